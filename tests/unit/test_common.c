@@ -272,9 +272,16 @@ static void deadlines_and_aligned_buffers(void **state)
     void *buffer = aligned_buffer_alloc(5000);
     assert_non_null(buffer);
     assert_int_equal((uintptr_t)buffer % ALIGNED_BUFFER_ALIGNMENT, 0);
-    memset(buffer, 1, aligned_buffer_round_up(5000)); /* the rounded size is usable */
+    memset(buffer, 1, 8192); /* the size class is usable */
     assert_int_equal(aligned_buffer_round_up(5000), 8192);
-    aligned_buffer_free(buffer);
+    aligned_buffer_free(buffer, 5000);
+    /* A freed buffer of the same class is handed out again (no fresh page faults). */
+    void *again = aligned_buffer_alloc(6000);
+    assert_ptr_equal(again, buffer);
+    aligned_buffer_free(again, 6000);
+    void *huge = aligned_buffer_alloc((size_t)3 << 30); /* beyond the classes: not pooled */
+    if (huge)
+        aligned_buffer_free(huge, (size_t)3 << 30);
 }
 
 int main(void)

@@ -1,0 +1,16 @@
+/*
+ * commands.h - the subcommands of the `chainfs` binary.
+ *
+ * Each returns the process exit code; argv[0] is the subcommand's own name.
+ */
+#ifndef CHAINFS_CLI_COMMANDS_H
+#define CHAINFS_CLI_COMMANDS_H
+
+int command_node(int argc, char **argv);
+int command_ping(int argc, char **argv);
+int command_bench(int argc, char **argv);
+int command_up(int argc, char **argv);
+int command_down(int argc, char **argv);
+int command_status(int argc, char **argv);
+
+#endif /* CHAINFS_CLI_COMMANDS_H */

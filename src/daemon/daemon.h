@@ -1,0 +1,53 @@
+/*
+ * daemon.h - what every chainfs service process shares: command line, config file,
+ * logging, run directory (pid and address files), the RPC server with the system
+ * service, and a graceful stop on SIGTERM or SIGINT.
+ *
+ * A service fills struct daemon_service with its name and start/stop hooks and
+ * calls daemon_main() from its `chainfs <service>` subcommand.
+ */
+#ifndef CHAINFS_DAEMON_DAEMON_H
+#define CHAINFS_DAEMON_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "net/rpc_server.h"
+
+/* Settings every daemon has (sections [daemon], [log], [rpc]). */
+struct daemon_config {
+    char *name;    /* instance name: pid and address files are <run_dir>/<name>.* */
+    char *run_dir;
+    char *log_level;
+    char *log_file;
+    char *listen;
+    int64_t io_threads;
+    int64_t worker_threads;
+    int64_t max_body;
+    int64_t max_payload;
+    int64_t max_in_flight;
+    int64_t max_connections;
+    int64_t shutdown_drain;
+    bool debug_methods;
+};
+
+extern const struct config_schema daemon_config_schema;
+
+struct daemon_service {
+    const char *component; /* "node", "mgmtd", "meta", "storage" */
+    const char *summary;   /* one line for --help */
+    /* Registers the service's RPC services on server before it starts listening. */
+    int (*start)(struct rpc_server *server, const struct daemon_config *config, void **state);
+    /* Stops background work; the server has stopped answering. */
+    void (*stop)(void *state);
+};
+
+/* Runs a daemon until SIGTERM/SIGINT. argv[0] is the subcommand name. Returns the
+ * process exit code (0 after a clean stop, 2 for usage/config errors, 1 otherwise). */
+int daemon_main(int argc, char **argv, const struct daemon_service *service);
+
+/* Fills RPC server options from the [rpc] settings. */
+void daemon_rpc_options(const struct daemon_config *config, struct rpc_server_options *options);
+
+#endif /* CHAINFS_DAEMON_DAEMON_H */
