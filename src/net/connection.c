@@ -441,6 +441,11 @@ static void do_close(struct connection *connection, int status)
         pthread_mutex_unlock(&connection->send_lock);
         return;
     }
+    /* Replies to the valid requests that came before a protocol error still go out
+     * (as far as the socket takes them without blocking). */
+    struct outgoing_frame *written = NULL;
+    if (status != CHAINFS_DISCONNECTED)
+        flush_locked(connection, &written);
     __atomic_store_n(&connection->closed, true, __ATOMIC_RELEASE);
     connection->close_status = status;
     struct outgoing_frame *queued = connection->send_head;
@@ -449,6 +454,7 @@ static void do_close(struct connection *connection, int status)
 
     event_loop_remove(connection->loop, &connection->source);
     close(connection->source.fd);
+    release_frames(written, 0);
     release_frames(queued, CHAINFS_DISCONNECTED);
     if (connection->state == RECEIVE_PAYLOAD && !connection->frame.payload_discarded)
         connection->handler->frame_aborted(connection, &connection->frame);
