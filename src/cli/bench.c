@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bench/rpc_bench.h"
+#include "kv/kv_bench.h"
 #include "cli/commands.h"
 
 struct benchmark {
@@ -16,6 +17,7 @@ struct benchmark {
 
 static const struct benchmark benchmarks[] = {
     {"rpc", rpc_bench_main, "RPC round trips (depth 1/16/64) and 1 MiB bulk vs raw TCP and iperf3"},
+    {"kv", kv_bench_main, "KV transactions on LMDB (sync, nosync) and PostgreSQL vs the fsync rate"},
 };
 
 int command_bench(int argc, char **argv)
