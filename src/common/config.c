@@ -160,6 +160,33 @@ static bool apply_value(const struct config_setting *setting, void *target, cons
     return false;
 }
 
+int config_schema_combine(const char *name, const struct config_part *parts, size_t part_count,
+                          struct config_schema *combined)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < part_count; i++)
+        count += parts[i].schema->count;
+    struct config_setting *settings = calloc(count ? count : 1, sizeof(*settings));
+    if (!settings)
+        return CHAINFS_NO_MEMORY;
+    size_t next = 0;
+    for (size_t i = 0; i < part_count; i++) {
+        for (size_t k = 0; k < parts[i].schema->count; k++) {
+            settings[next] = parts[i].schema->settings[k];
+            settings[next++].offset += parts[i].offset;
+        }
+    }
+    *combined = (struct config_schema){name, settings, count};
+    return 0;
+}
+
+void config_schema_release(struct config_schema *merged)
+{
+    free((void *)merged->settings);
+    merged->settings = NULL;
+    merged->count = 0;
+}
+
 int config_apply_defaults(const struct config_schema *schema, void *target,
                           struct config_error *error)
 {

@@ -45,6 +45,19 @@ struct config_error {
     char message[512];
 };
 
+/* One piece of a combined schema: settings whose offsets are relative to `offset`
+ * inside the combined struct (e.g. the KV settings of a service's config). */
+struct config_part {
+    const struct config_schema *schema;
+    size_t offset;
+};
+
+/* Joins parts into one schema (in order) whose settings array is allocated: release
+ * it with config_schema_release(). Returns 0 or CHAINFS_NO_MEMORY. */
+int config_schema_combine(const char *name, const struct config_part *parts, size_t part_count,
+                          struct config_schema *combined);
+void config_schema_release(struct config_schema *combined);
+
 /* Sets every setting to its default. Returns 0 or CHAINFS_CONFIG. */
 int config_apply_defaults(const struct config_schema *schema, void *target,
                           struct config_error *error);

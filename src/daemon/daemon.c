@@ -75,6 +75,16 @@ void daemon_rpc_options(const struct daemon_config *config, struct rpc_server_op
     options->max_connections = (uint32_t)config->max_connections;
 }
 
+/* The shared settings followed by the service's own, describing one struct. */
+static int service_schema(const struct daemon_service *service, struct config_schema *combined)
+{
+    struct config_part parts[8] = {{&daemon_config_schema, 0}};
+    size_t count = 1;
+    for (size_t i = 0; i < service->config_part_count && count < 8; i++)
+        parts[count++] = service->config_parts[i];
+    return config_schema_combine(service->component, parts, count, combined);
+}
+
 static void print_usage(const struct daemon_service *service, FILE *out)
 {
     fprintf(out,
@@ -91,14 +101,14 @@ static void print_usage(const struct daemon_service *service, FILE *out)
 /* Loads the configuration from the command line. Returns -1 to continue, or an
  * exit code. */
 static int load_configuration(int argc, char **argv, const struct daemon_service *service,
-                              struct daemon_config *config)
+                              const struct config_schema *schema, struct daemon_config *config)
 {
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
         {"config-reference", no_argument, NULL, 'r'}, {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     struct config_error error;
-    if (config_apply_defaults(&daemon_config_schema, config, &error) != 0) {
+    if (config_apply_defaults(schema, config, &error) != 0) {
         fprintf(stderr, "chainfs %s: %s\n", service->component, error.message);
         return 1;
     }
@@ -111,7 +121,7 @@ static int load_configuration(int argc, char **argv, const struct daemon_service
         switch (option) {
         case 'c': config_path = optarg; break;
         case 's': overrides[override_count++] = optarg; break;
-        case 'r': config_print_reference(&daemon_config_schema, stdout); free(overrides); return 0;
+        case 'r': config_print_reference(schema, stdout); free(overrides); return 0;
         case 'v': printf("chainfs %s\n", CHAINFS_VERSION); free(overrides); return 0;
         case 'h': print_usage(service, stdout); free(overrides); return 0;
         default: print_usage(service, stderr); free(overrides); return 2;
@@ -123,9 +133,9 @@ static int load_configuration(int argc, char **argv, const struct daemon_service
         status = 2;
     }
     if (status == 0 && config_path)
-        status = config_load_file(&daemon_config_schema, config, config_path, &error);
+        status = config_load_file(schema, config, config_path, &error);
     for (size_t i = 0; status == 0 && i < override_count; i++)
-        status = config_apply_override(&daemon_config_schema, config, overrides[i], &error);
+        status = config_apply_override(schema, config, overrides[i], &error);
     free(overrides);
     if (status == CHAINFS_CONFIG)
         fprintf(stderr, "chainfs %s: %s\n", service->component, error.message);
@@ -178,8 +188,11 @@ static int serve(const struct daemon_service *service, const struct daemon_confi
     char address[ADDRESS_TEXT_MAX] = "";
     if (status == 0) {
         rpc_server_bound_address(server, address);
-        status = run_dir_publish_address(config->run_dir, config->name, address);
+        if (service->started)
+            status = service->started(state, address);
     }
+    if (status == 0)
+        status = run_dir_publish_address(config->run_dir, config->name, address);
     if (status == 0) {
         log_info("%s ready: pid %d, rpc %s", config->name, (int)getpid(), address);
         int signal_number = 0;
@@ -198,30 +211,40 @@ static int serve(const struct daemon_service *service, const struct daemon_confi
     return status == 0 ? 0 : 1;
 }
 
+/* Logging, signals, pid file, then serve. Returns the exit code. */
+static int run_configured(const struct daemon_service *service, struct daemon_config *config)
+{
+    int exit_code = setup_logging(config, service->component);
+    if (exit_code != 0)
+        return exit_code;
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (run_dir_claim_pid(config->run_dir, config->name) != 0)
+        return 1;
+    exit_code = serve(service, config, &stop_signals);
+    run_dir_release_pid(config->run_dir, config->name);
+    return exit_code;
+}
+
 int daemon_main(int argc, char **argv, const struct daemon_service *service)
 {
-    struct daemon_config config;
-    memset(&config, 0, sizeof(config));
-    int exit_code = load_configuration(argc, argv, service, &config);
-    if (exit_code >= 0) { /* --help, --version, or a usage/config error */
-        config_free(&daemon_config_schema, &config);
-        return exit_code;
+    struct config_schema schema;
+    size_t config_size = service->config_size ? service->config_size : sizeof(struct daemon_config);
+    struct daemon_config *config = calloc(1, config_size);
+    if (!config || service_schema(service, &schema) != 0) {
+        free(config);
+        fprintf(stderr, "chainfs %s: out of memory\n", service->component);
+        return 1;
     }
-    exit_code = setup_logging(&config, service->component);
-    if (exit_code == 0) {
-        sigset_t stop_signals;
-        sigemptyset(&stop_signals);
-        sigaddset(&stop_signals, SIGTERM);
-        sigaddset(&stop_signals, SIGINT);
-        pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        if (run_dir_claim_pid(config.run_dir, config.name) != 0) {
-            exit_code = 1;
-        } else {
-            exit_code = serve(service, &config, &stop_signals);
-            run_dir_release_pid(config.run_dir, config.name);
-        }
-    }
-    config_free(&daemon_config_schema, &config);
+    int exit_code = load_configuration(argc, argv, service, &schema, config);
+    if (exit_code < 0) /* not --help, --version, or a usage/config error */
+        exit_code = run_configured(service, config);
+    config_free(&schema, config);
+    config_schema_release(&schema);
+    free(config);
     return exit_code;
 }

@@ -37,8 +37,17 @@ extern const struct config_schema daemon_config_schema;
 struct daemon_service {
     const char *component; /* "node", "mgmtd", "meta", "storage" */
     const char *summary;   /* one line for --help */
-    /* Registers the service's RPC services on server before it starts listening. */
-    int (*start)(struct rpc_server *server, const struct daemon_config *config, void **state);
+    /* The service's config is a struct of config_size bytes whose first member is a
+     * struct daemon_config; parts describe the rest of it (may be empty). */
+    const struct config_part *config_parts;
+    size_t config_part_count;
+    size_t config_size;
+    /* Registers the service's RPC services on server before it starts listening.
+     * config points at the service's whole config struct. */
+    int (*start)(struct rpc_server *server, const void *config, void **state);
+    /* Runs after the server listens, with its bound address (e.g. to register with
+     * the cluster manager). May be NULL. */
+    int (*started)(void *state, const char *address);
     /* Stops background work; the server has stopped answering. */
     void (*stop)(void *state);
 };
