@@ -39,7 +39,8 @@ extern "C" {
     X(UNSUPPORTED, 22, ENOTSUP, "operation not supported")                             \
     X(INTERNAL, 23, EIO, "internal error")                                             \
     X(RETRY_EXHAUSTED, 24, EAGAIN, "retries exhausted")                                \
-    X(UNAVAILABLE, 25, EAGAIN, "backend unavailable, retry")
+    X(UNAVAILABLE, 25, EAGAIN, "backend unavailable, retry")                           \
+    X(NOT_PRIMARY, 26, EAGAIN, "not the primary cluster manager")
 
 enum chainfs_error {
 #define CHAINFS_ERROR_ENUM(name, number, errno_value, message) CHAINFS_##name = number,

@@ -57,6 +57,7 @@ int chainfs_error_is_retryable(int status)
     case CHAINFS_BUSY:
     case CHAINFS_CONFLICT:
     case CHAINFS_UNAVAILABLE:
+    case CHAINFS_NOT_PRIMARY:
         return 1;
     default:
         return 0;
