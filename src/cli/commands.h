@@ -7,6 +7,8 @@
 #define CHAINFS_CLI_COMMANDS_H
 
 int command_node(int argc, char **argv);
+int command_mgmtd(int argc, char **argv);
+int command_admin(int argc, char **argv);
 int command_ping(int argc, char **argv);
 int command_bench(int argc, char **argv);
 int command_up(int argc, char **argv);

@@ -17,6 +17,8 @@ static const struct subcommand subcommands[] = {
     {"up", command_up, "start a local cluster in a run directory"},
     {"down", command_down, "stop the local cluster started by `up`"},
     {"status", command_status, "show the processes of the local cluster"},
+    {"mgmtd", command_mgmtd, "the cluster manager daemon"},
+    {"admin", command_admin, "operate a cluster through its primary mgmtd"},
     {"node", command_node, "a bare chainfs daemon: the shared scaffolding with the system service"},
     {"ping", command_ping, "call the health method of a chainfs process (ping HOST:PORT)"},
     {"bench", command_bench, "benchmarks: bench rpc | bench kv (--json for JSON lines)"},
@@ -29,7 +31,7 @@ static void print_usage(FILE *out)
             CHAINFS_VERSION);
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
         fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
-    fprintf(out, "\ncoming with later work: mgmtd, meta, storage, mount, admin\n");
+    fprintf(out, "\ncoming with later work: meta, storage, mount\n");
 }
 
 int main(int argc, char **argv)

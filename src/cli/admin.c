@@ -1,0 +1,393 @@
+/*
+ * admin.c - `chainfs admin`: operate a cluster through its primary mgmtd.
+ *
+ *   chainfs admin [--mgmtd HOST:PORT[,...]] [--json] <command> [arguments]
+ *
+ * Without --mgmtd it uses $CHAINFS_MGMTD. Listings come from the routing info; changes
+ * go to the primary (found and followed by mgmtd_client).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chainfs/error.h"
+#include "cli/admin_csv.h"
+#include "cli/commands.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "mgmtd/mgmtd_client.h"
+#include "mgmtd/mgmtd_protocol.h"
+#include "mgmtd/target_state.h"
+
+struct admin {
+    struct mgmtd_client mgmtd;
+    bool json;
+};
+
+static void print_admin_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: chainfs admin [--mgmtd HOST:PORT[,HOST:PORT...]] [--json] <command>\n\n"
+            "  status                              primary, nodes, chains by state, capacity\n"
+            "  list-nodes | list-targets | list-chains | list-chain-tables\n"
+            "  upload-chains FILE.csv              ChainId,TargetId,TargetId,... per line\n"
+            "  upload-chain-table ID FILE.csv      one ChainId per line; a new table version\n"
+            "  init-cluster [--chunk-size SIZE] [--stripe-size N] [--table-id ID] [--force]\n\n"
+            "--mgmtd defaults to $CHAINFS_MGMTD.\n");
+}
+
+/* Prints an error from a failed call: the server's text when it sent one. */
+static int report_failure(const char *what, int status, const struct rpc_call *call)
+{
+    fprintf(stderr, "chainfs admin %s: %s (%s)\n", what,
+            call && call->error_text[0] ? call->error_text : chainfs_error_message(status),
+            chainfs_error_name(status));
+    if (status == CHAINFS_CONNECT_FAILED || status == CHAINFS_UNAVAILABLE || status == CHAINFS_TIMEOUT)
+        fprintf(stderr, "  is mgmtd running? check the --mgmtd addresses\n");
+    return 1;
+}
+
+static int load_routing(struct admin *admin, const char *what, struct routing_info *info)
+{
+    int status = mgmtd_client_routing_info(&admin->mgmtd, info);
+    return status == 0 ? 0 : report_failure(what, status, NULL);
+}
+
+static int list_nodes(struct admin *admin)
+{
+    struct routing_info info;
+    if (load_routing(admin, "list-nodes", &info) != 0)
+        return 1;
+    if (!admin->json)
+        printf("%-8s %-8s %-24s %-6s %s\n", "NODE", "TYPE", "ADDRESS", "STATUS", "ENABLED");
+    for (size_t i = 0; i < info.node_count; i++) {
+        const struct node_record *node = &info.nodes[i];
+        if (admin->json)
+            printf("{\"node_id\":%u,\"type\":\"%s\",\"address\":\"%s\",\"alive\":%s,\"enabled\":%s}\n",
+                   node->node_id, node_type_name(node->type), node->address,
+                   node->alive ? "true" : "false", node->enabled ? "true" : "false");
+        else
+            printf("%-8u %-8s %-24s %-6s %s\n", node->node_id, node_type_name(node->type),
+                   node->address, node->alive ? "up" : "down", node->enabled ? "yes" : "no");
+    }
+    routing_info_free(&info);
+    return 0;
+}
+
+static int list_targets(struct admin *admin)
+{
+    struct routing_info info;
+    if (load_routing(admin, "list-targets", &info) != 0)
+        return 1;
+    if (!admin->json)
+        printf("%-10s %-6s %-5s %-7s %-11s %-8s %14s %14s\n", "TARGET", "NODE", "DISK", "CHAIN",
+               "LOCAL", "PUBLIC", "USED", "CAPACITY");
+    for (size_t i = 0; i < info.target_count; i++) {
+        const struct target_record *target = &info.targets[i];
+        const char *local = target_local_state_name(target->local_state);
+        const char *public = target_public_state_name(target->public_state);
+        if (admin->json)
+            printf("{\"target_id\":%llu,\"node_id\":%u,\"disk\":%u,\"chain_id\":%u,"
+                   "\"local_state\":\"%s\",\"public_state\":\"%s\",\"used_bytes\":%llu,"
+                   "\"capacity_bytes\":%llu}\n",
+                   (unsigned long long)target->target_id, target->node_id, target->disk_index,
+                   target->chain_id, local, public, (unsigned long long)target->used_bytes,
+                   (unsigned long long)target->capacity_bytes);
+        else
+            printf("%-10llu %-6u %-5u %-7u %-11s %-8s %14llu %14llu\n",
+                   (unsigned long long)target->target_id, target->node_id, target->disk_index,
+                   target->chain_id, local, public, (unsigned long long)target->used_bytes,
+                   (unsigned long long)target->capacity_bytes);
+    }
+    routing_info_free(&info);
+    return 0;
+}
+
+static const char *public_state_of(const struct routing_info *info, uint64_t target_id)
+{
+    const struct target_record *target = routing_info_target(info, target_id);
+    return target ? target_public_state_name(target->public_state) : "missing";
+}
+
+static int list_chains(struct admin *admin)
+{
+    struct routing_info info;
+    if (load_routing(admin, "list-chains", &info) != 0)
+        return 1;
+    if (!admin->json)
+        printf("%-8s %-8s %s\n", "CHAIN", "VERSION", "TARGETS (head first)");
+    for (size_t i = 0; i < info.chain_count; i++) {
+        const struct chain_record *chain = &info.chains[i];
+        if (admin->json)
+            printf("{\"chain_id\":%u,\"version\":%llu,\"targets\":[", chain->chain_id,
+                   (unsigned long long)chain->version);
+        else
+            printf("%-8u %-8llu", chain->chain_id, (unsigned long long)chain->version);
+        for (uint8_t k = 0; k < chain->target_count; k++) {
+            if (admin->json)
+                printf("%s{\"target_id\":%llu,\"public_state\":\"%s\"}", k ? "," : "",
+                       (unsigned long long)chain->target_ids[k],
+                       public_state_of(&info, chain->target_ids[k]));
+            else
+                printf(" %llu:%s", (unsigned long long)chain->target_ids[k],
+                       public_state_of(&info, chain->target_ids[k]));
+        }
+        printf(admin->json ? "]}\n" : "\n");
+    }
+    routing_info_free(&info);
+    return 0;
+}
+
+static int list_chain_tables(struct admin *admin)
+{
+    struct routing_info info;
+    if (load_routing(admin, "list-chain-tables", &info) != 0)
+        return 1;
+    if (!admin->json)
+        printf("%-6s %-8s %s\n", "TABLE", "VERSION", "CHAINS");
+    for (size_t i = 0; i < info.table_count; i++) {
+        const struct chain_table_record *table = &info.tables[i];
+        printf(admin->json ? "{\"table_id\":%u,\"version\":%u,\"chains\":[" : "%-6u %-8u ",
+               table->table_id, table->version);
+        for (uint32_t k = 0; k < table->chain_count; k++)
+            printf(admin->json ? "%s%u" : "%s%u", k ? (admin->json ? "," : " ") : "",
+                   table->chain_ids[k]);
+        printf(admin->json ? "]}\n" : "\n");
+    }
+    routing_info_free(&info);
+    return 0;
+}
+
+/* A chain's health in one word, from its targets' public states. */
+static const char *chain_health(const struct routing_info *info, const struct chain_record *chain)
+{
+    int serving = 0, syncing = 0, lastsrv = 0;
+    for (uint8_t k = 0; k < chain->target_count; k++) {
+        const struct target_record *target = routing_info_target(info, chain->target_ids[k]);
+        int state = target ? target->public_state : 0;
+        serving += state == TARGET_PUBLIC_SERVING;
+        syncing += state == TARGET_PUBLIC_SYNCING;
+        lastsrv += state == TARGET_PUBLIC_LASTSRV;
+    }
+    if (serving == chain->target_count)
+        return "healthy";
+    if (syncing)
+        return "syncing";
+    if (serving)
+        return "degraded";
+    return lastsrv ? "lastsrv" : "offline";
+}
+
+static int show_status(struct admin *admin)
+{
+    uint32_t node_id = 0;
+    uint64_t epoch = 0;
+    char primary[ADDRESS_TEXT_MAX] = "";
+    int status = CHAINFS_UNAVAILABLE;
+    for (size_t i = 0; i < admin->mgmtd.address_count && status != 0; i++)
+        status = mgmtd_client_get_primary(&admin->mgmtd, admin->mgmtd.addresses[i], &node_id,
+                                          primary, &epoch);
+    if (status != 0)
+        return report_failure("status", status, NULL);
+    struct routing_info info;
+    if (load_routing(admin, "status", &info) != 0)
+        return 1;
+    size_t up = 0, chains_healthy = 0;
+    uint64_t used = 0, capacity = 0;
+    for (size_t i = 0; i < info.node_count; i++)
+        up += info.nodes[i].alive;
+    for (size_t i = 0; i < info.target_count; i++) {
+        used += info.targets[i].used_bytes;
+        capacity += info.targets[i].capacity_bytes;
+    }
+    for (size_t i = 0; i < info.chain_count; i++)
+        chains_healthy += strcmp(chain_health(&info, &info.chains[i]), "healthy") == 0;
+    if (admin->json) {
+        printf("{\"primary\":{\"node_id\":%u,\"address\":\"%s\",\"epoch\":%llu},"
+               "\"routing_version\":%llu,\"nodes_up\":%zu,\"nodes_down\":%zu,\"chains\":%zu,"
+               "\"chains_healthy\":%zu,\"targets\":%zu,\"used_bytes\":%llu,\"capacity_bytes\":%llu}\n",
+               node_id, primary, (unsigned long long)epoch, (unsigned long long)info.version, up,
+               info.node_count - up, info.chain_count, chains_healthy, info.target_count,
+               (unsigned long long)used, (unsigned long long)capacity);
+    } else {
+        if (epoch)
+            printf("primary mgmtd:   node %u at %s (epoch %llu)\n", node_id, primary,
+                   (unsigned long long)epoch);
+        else
+            printf("primary mgmtd:   none yet (no mgmtd has taken the lease)\n");
+        printf("routing version: %llu\n", (unsigned long long)info.version);
+        printf("nodes:           %zu up, %zu down\n", up, info.node_count - up);
+        printf("chains:          %zu, %zu healthy\n", info.chain_count, chains_healthy);
+        for (size_t i = 0; i < info.chain_count; i++) {
+            const char *health = chain_health(&info, &info.chains[i]);
+            if (strcmp(health, "healthy") != 0)
+                printf("  chain %u: %s\n", info.chains[i].chain_id, health);
+        }
+        printf("targets:         %zu, %.1f GiB used of %.1f GiB\n", info.target_count,
+               used / 1073741824.0, capacity / 1073741824.0);
+    }
+    routing_info_free(&info);
+    return 0;
+}
+
+/* Sends a prepared message to the primary and prints the result line. */
+static int call_primary(struct admin *admin, const char *what, uint16_t method,
+                        struct wire_writer *message)
+{
+    struct rpc_call call;
+    rpc_call_init(&call, MGMTD_SERVICE_ID, method);
+    call.message = message->data;
+    call.message_length = message->length;
+    int status = mgmtd_client_call_primary(&admin->mgmtd, &call);
+    uint32_t result = 0;
+    if (status == 0 && call.reply_message_length >= 4)
+        result = wire_load_u32(call.reply_message);
+    if (status != 0)
+        report_failure(what, status, &call);
+    else if (method == MGMTD_METHOD_SET_CHAINS)
+        printf("%u chains created\n", result);
+    else if (method == MGMTD_METHOD_SET_CHAIN_TABLE)
+        printf("chain table version %u stored\n", result);
+    else
+        printf("%s: done\n", what);
+    rpc_call_release(&call);
+    return status == 0 ? 0 : 1;
+}
+
+static int upload_chains(struct admin *admin, int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: chainfs admin upload-chains FILE.csv\n");
+        return 2;
+    }
+    struct wire_writer message;
+    wire_writer_init(&message);
+    int code = admin_csv_read_chains(argv[1], &message) == 0
+                   ? call_primary(admin, "upload-chains", MGMTD_METHOD_SET_CHAINS, &message) : 2;
+    wire_writer_free(&message);
+    return code;
+}
+
+static int upload_chain_table(struct admin *admin, int argc, char **argv)
+{
+    int64_t table_id;
+    if (argc != 3 || !config_parse_int(argv[1], &table_id) || table_id < 1 || table_id > UINT32_MAX) {
+        fprintf(stderr, "usage: chainfs admin upload-chain-table TABLE_ID FILE.csv\n");
+        return 2;
+    }
+    struct wire_writer message;
+    wire_writer_init(&message);
+    int code = admin_csv_read_chain_table(argv[2], (uint32_t)table_id, &message) == 0
+                   ? call_primary(admin, "upload-chain-table", MGMTD_METHOD_SET_CHAIN_TABLE, &message)
+                   : 2;
+    wire_writer_free(&message);
+    return code;
+}
+
+static int init_cluster(struct admin *admin, int argc, char **argv)
+{
+    static const struct option options[] = {{"chunk-size", required_argument, NULL, 'c'},
+                                            {"stripe-size", required_argument, NULL, 's'},
+                                            {"table-id", required_argument, NULL, 't'},
+                                            {"force", no_argument, NULL, 'f'},
+                                            {NULL, 0, NULL, 0}};
+    int64_t chunk_size = 1 << 20, stripe_size = 4, table_id = 1;
+    bool force = false;
+    int option;
+    optind = 1;
+    while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        bool ok = true;
+        if (option == 'c')
+            ok = config_parse_size(optarg, &chunk_size) && chunk_size <= UINT32_MAX;
+        else if (option == 's')
+            ok = config_parse_int(optarg, &stripe_size) && stripe_size > 0 && stripe_size <= UINT32_MAX;
+        else if (option == 't')
+            ok = config_parse_int(optarg, &table_id) && table_id > 0 && table_id <= UINT32_MAX;
+        else if (option == 'f')
+            force = true;
+        else
+            ok = false;
+        if (!ok) {
+            fprintf(stderr, "usage: chainfs admin init-cluster [--chunk-size SIZE] "
+                            "[--stripe-size N] [--table-id ID] [--force]\n");
+            return 2;
+        }
+    }
+    struct wire_writer message;
+    wire_writer_init(&message);
+    wire_put_u32(&message, (uint32_t)chunk_size);
+    wire_put_u32(&message, (uint32_t)stripe_size);
+    wire_put_u32(&message, (uint32_t)table_id);
+    wire_put_bool(&message, force);
+    int code = call_primary(admin, "init-cluster", MGMTD_METHOD_INIT_CLUSTER, &message);
+    wire_writer_free(&message);
+    return code;
+}
+
+static int run_admin_command(struct admin *admin, int argc, char **argv)
+{
+    const char *command = argv[0];
+    if (strcmp(command, "status") == 0)
+        return show_status(admin);
+    if (strcmp(command, "list-nodes") == 0)
+        return list_nodes(admin);
+    if (strcmp(command, "list-targets") == 0)
+        return list_targets(admin);
+    if (strcmp(command, "list-chains") == 0)
+        return list_chains(admin);
+    if (strcmp(command, "list-chain-tables") == 0)
+        return list_chain_tables(admin);
+    if (strcmp(command, "upload-chains") == 0)
+        return upload_chains(admin, argc, argv);
+    if (strcmp(command, "upload-chain-table") == 0)
+        return upload_chain_table(admin, argc, argv);
+    if (strcmp(command, "init-cluster") == 0)
+        return init_cluster(admin, argc, argv);
+    fprintf(stderr, "chainfs admin: unknown command '%s'\n\n", command);
+    print_admin_usage(stderr);
+    return 2;
+}
+
+int command_admin(int argc, char **argv)
+{
+    const char *addresses = getenv("CHAINFS_MGMTD");
+    struct admin admin = {.json = false};
+    int first = 1;
+    while (first < argc && argv[first][0] == '-') {
+        if (strcmp(argv[first], "--json") == 0) {
+            admin.json = true;
+            first++;
+        } else if (strcmp(argv[first], "--mgmtd") == 0 && first + 1 < argc) {
+            addresses = argv[first + 1];
+            first += 2;
+        } else {
+            print_admin_usage(strcmp(argv[first], "--help") == 0 ? stdout : stderr);
+            return strcmp(argv[first], "--help") == 0 ? 0 : 2;
+        }
+    }
+    if (first == argc) {
+        print_admin_usage(stderr);
+        return 2;
+    }
+    if (!addresses) {
+        fprintf(stderr, "chainfs admin: no mgmtd address: pass --mgmtd HOST:PORT or set CHAINFS_MGMTD\n");
+        return 2;
+    }
+    log_set_level(LOG_LEVEL_ERROR);
+    struct rpc_client_options options;
+    rpc_client_default_options(&options);
+    struct rpc_client *rpc;
+    if (rpc_client_create(&options, &rpc) != 0)
+        return 1;
+    int code;
+    if (mgmtd_client_init(&admin.mgmtd, rpc, addresses, 5 * CLOCK_NS_PER_S) != 0) {
+        fprintf(stderr, "chainfs admin: bad mgmtd address list '%s'\n", addresses);
+        code = 2;
+    } else {
+        code = run_admin_command(&admin, argc - first, argv + first);
+    }
+    rpc_client_destroy(rpc);
+    return code;
+}
