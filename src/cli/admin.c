@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "mgmtd/chain_table_generator.h"
 #include "mgmtd/mgmtd_client.h"
 #include "mgmtd/mgmtd_protocol.h"
 #include "mgmtd/target_state.h"
@@ -34,7 +35,13 @@ static void print_admin_usage(FILE *out)
             "  list-nodes | list-targets | list-chains | list-chain-tables\n"
             "  upload-chains FILE.csv              ChainId,TargetId,TargetId,... per line\n"
             "  upload-chain-table ID FILE.csv      one ChainId per line; a new table version\n"
-            "  init-cluster [--chunk-size SIZE] [--stripe-size N] [--table-id ID] [--force]\n\n"
+            "  init-cluster [--chunk-size SIZE] [--stripe-size N] [--table-id ID] [--force]\n"
+            "  offline-target TARGET_ID | online-target TARGET_ID\n"
+            "  enable-node NODE_ID | disable-node NODE_ID\n"
+            "  set-config TYPE FILE.ini | get-config TYPE [VERSION]   (TYPE: meta, storage, client)\n"
+            "  list-client-sessions\n"
+            "  gen-chain-table --nodes ID,ID,... --disks N --targets-per-disk N --replicas N\n"
+            "                  [--first-chain-id ID] --chains-out FILE --table-out FILE   (offline)\n\n"
             "--mgmtd defaults to $CHAINFS_MGMTD.\n");
 }
 
@@ -326,6 +333,249 @@ static int init_cluster(struct admin *admin, int argc, char **argv)
     return code;
 }
 
+
+/* Parses a positive integer argument; prints usage on failure. */
+static bool parse_id_argument(const char *text, uint64_t max, uint64_t *id)
+{
+    int64_t value;
+    return config_parse_int(text, &value) && value > 0 && (uint64_t)value <= max && (*id = (uint64_t)value, true);
+}
+
+static int switch_target(struct admin *admin, int argc, char **argv, bool offline)
+{
+    uint64_t target_id;
+    if (argc != 2 || !parse_id_argument(argv[1], UINT64_MAX >> 1, &target_id)) {
+        fprintf(stderr, "usage: chainfs admin %s TARGET_ID\n", argv[0]);
+        return 2;
+    }
+    struct wire_writer message;
+    wire_writer_init(&message);
+    wire_put_u64(&message, target_id);
+    wire_put_bool(&message, offline);
+    int code = call_primary(admin, argv[0], MGMTD_METHOD_SET_TARGET_OFFLINE, &message);
+    wire_writer_free(&message);
+    return code;
+}
+
+static int switch_node(struct admin *admin, int argc, char **argv, bool enabled)
+{
+    uint64_t node_id;
+    if (argc != 2 || !parse_id_argument(argv[1], UINT32_MAX, &node_id)) {
+        fprintf(stderr, "usage: chainfs admin %s NODE_ID\n", argv[0]);
+        return 2;
+    }
+    struct wire_writer message;
+    wire_writer_init(&message);
+    wire_put_u32(&message, (uint32_t)node_id);
+    wire_put_bool(&message, enabled);
+    int code = call_primary(admin, argv[0], MGMTD_METHOD_SET_NODE_ENABLED, &message);
+    wire_writer_free(&message);
+    return code;
+}
+
+static int parse_node_type(const char *name, uint8_t *type)
+{
+    for (uint8_t candidate = NODE_TYPE_META; candidate <= NODE_TYPE_CLIENT; candidate++) {
+        if (strcmp(name, node_type_name(candidate)) == 0) {
+            *type = candidate;
+            return 0;
+        }
+    }
+    fprintf(stderr, "chainfs admin: unknown node type '%s' (meta, storage or client)\n", name);
+    return 2;
+}
+
+static int set_config(struct admin *admin, int argc, char **argv)
+{
+    uint8_t type;
+    if (argc != 3) {
+        fprintf(stderr, "usage: chainfs admin set-config TYPE FILE.ini\n");
+        return 2;
+    }
+    if (parse_node_type(argv[1], &type) != 0)
+        return 2;
+    FILE *file = fopen(argv[2], "r");
+    if (!file) {
+        fprintf(stderr, "chainfs admin set-config: cannot open %s\n", argv[2]);
+        return 2;
+    }
+    static char text[64 * 1024];
+    size_t length = fread(text, 1, sizeof(text), file);
+    bool too_long = !feof(file);
+    fclose(file);
+    if (too_long) {
+        fprintf(stderr, "chainfs admin set-config: %s is larger than 60000 bytes\n", argv[2]);
+        return 2;
+    }
+    struct wire_writer message;
+    wire_writer_init(&message);
+    wire_put_u8(&message, type);
+    wire_put_bytes(&message, text, length);
+    struct rpc_call call;
+    rpc_call_init(&call, MGMTD_SERVICE_ID, MGMTD_METHOD_SET_CONFIG);
+    call.message = message.data;
+    call.message_length = message.length;
+    int status = mgmtd_client_call_primary(&admin->mgmtd, &call);
+    if (status == 0 && call.reply_message_length == 8)
+        printf("%s config version %llu stored\n", argv[1],
+               (unsigned long long)wire_load_u64(call.reply_message));
+    else
+        report_failure("set-config", status ? status : CHAINFS_MALFORMED, &call);
+    rpc_call_release(&call);
+    wire_writer_free(&message);
+    return status == 0 ? 0 : 1;
+}
+
+static int get_config(struct admin *admin, int argc, char **argv)
+{
+    uint8_t type;
+    uint64_t version = 0;
+    if ((argc != 2 && argc != 3) || (argc == 3 && !parse_id_argument(argv[2], UINT64_MAX >> 1, &version))) {
+        fprintf(stderr, "usage: chainfs admin get-config TYPE [VERSION]\n");
+        return 2;
+    }
+    if (parse_node_type(argv[1], &type) != 0)
+        return 2;
+    uint8_t request[9];
+    request[0] = type;
+    wire_store_u64(request + 1, version);
+    struct rpc_call call;
+    rpc_call_init(&call, MGMTD_SERVICE_ID, MGMTD_METHOD_GET_CONFIG);
+    call.message = request;
+    call.message_length = sizeof(request);
+    int status = mgmtd_client_call_primary(&admin->mgmtd, &call);
+    if (status == 0) {
+        struct wire_reader reader;
+        wire_reader_init(&reader, call.reply_message, call.reply_message_length);
+        version = wire_get_u64(&reader);
+        const void *text;
+        size_t length;
+        if (wire_get_bytes(&reader, 1 << 20, &text, &length) && wire_reader_done(&reader))
+            printf("; %s config version %llu\n%.*s", argv[1], (unsigned long long)version,
+                   (int)length, (const char *)text);
+        else
+            status = CHAINFS_MALFORMED;
+    }
+    if (status != 0)
+        report_failure("get-config", status, &call);
+    rpc_call_release(&call);
+    return status == 0 ? 0 : 1;
+}
+
+static int list_client_sessions(struct admin *admin)
+{
+    struct rpc_call call;
+    rpc_call_init(&call, MGMTD_SERVICE_ID, MGMTD_METHOD_LIST_CLIENT_SESSIONS);
+    int status = mgmtd_client_call_primary(&admin->mgmtd, &call);
+    struct wire_reader reader;
+    wire_reader_init(&reader, call.reply_message, call.reply_message_length);
+    uint32_t count = status == 0 ? wire_get_u32(&reader) : 0;
+    if (status == 0 && !admin->json)
+        printf("%-40s %-6s %s\n", "CLIENT", "STATUS", "DESCRIPTION");
+    for (uint32_t i = 0; status == 0 && i < count; i++) {
+        struct client_session_record session;
+        if (!client_session_record_decode(&reader, &session)) {
+            status = CHAINFS_MALFORMED;
+            break;
+        }
+        if (admin->json)
+            printf("{\"client_id\":\"%s\",\"alive\":%s,\"description\":\"%s\"}\n", session.client_id,
+                   session.alive ? "true" : "false", session.description);
+        else
+            printf("%-40s %-6s %s\n", session.client_id, session.alive ? "alive" : "dead",
+                   session.description);
+    }
+    if (status != 0)
+        report_failure("list-client-sessions", status, &call);
+    rpc_call_release(&call);
+    return status == 0 ? 0 : 1;
+}
+
+/* Parses "11,12,13" into ids (at most capacity). Returns the count or 0 on error. */
+static uint32_t parse_node_list(const char *text, uint32_t *ids, uint32_t capacity)
+{
+    uint32_t count = 0;
+    while (*text && count < capacity) {
+        char *end;
+        unsigned long value = strtoul(text, &end, 10);
+        if (end == text || value == 0 || value > UINT32_MAX || (*end != ',' && *end != '\0'))
+            return 0;
+        ids[count++] = (uint32_t)value;
+        text = *end ? end + 1 : end;
+    }
+    return *text ? 0 : count;
+}
+
+static int write_plan(const struct chain_table_plan *plan, const char *chains_path,
+                      const char *table_path)
+{
+    FILE *chains = fopen(chains_path, "w");
+    FILE *table = fopen(table_path, "w");
+    int status = chains && table ? 0 : CHAINFS_IO;
+    if (status == 0)
+        status = chain_table_plan_write_chains_csv(plan, chains);
+    if (status == 0)
+        status = chain_table_plan_write_table_csv(plan, table);
+    if (chains && fclose(chains) != 0)
+        status = CHAINFS_IO;
+    if (table && fclose(table) != 0)
+        status = CHAINFS_IO;
+    if (status != 0)
+        fprintf(stderr, "chainfs admin gen-chain-table: cannot write %s / %s\n", chains_path, table_path);
+    return status;
+}
+
+/* Writes the chains and chain-table CSVs for a set of storage nodes; needs no mgmtd. */
+static int gen_chain_table(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"nodes", required_argument, NULL, 'n'}, {"disks", required_argument, NULL, 'd'},
+        {"targets-per-disk", required_argument, NULL, 't'}, {"replicas", required_argument, NULL, 'r'},
+        {"first-chain-id", required_argument, NULL, 'f'}, {"chains-out", required_argument, NULL, 'c'},
+        {"table-out", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+    static uint32_t node_ids[CHAIN_TABLE_NODES_MAX];
+    struct chain_table_request request = {.node_ids = node_ids, .first_chain_id = 1};
+    const char *chains_path = NULL, *table_path = NULL;
+    int64_t number;
+    int option;
+    bool ok = true;
+    optind = 1;
+    while (ok && (option = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (option == 'n')
+            ok = (request.node_count = parse_node_list(optarg, node_ids, CHAIN_TABLE_NODES_MAX)) > 0;
+        else if (option == 'c')
+            chains_path = optarg;
+        else if (option == 'o')
+            table_path = optarg;
+        else if (strchr("dtrf", option) && config_parse_int(optarg, &number) && number >= 0 &&
+                 number <= UINT32_MAX)
+            *(option == 'd' ? &request.disks_per_node : option == 't' ? &request.targets_per_disk
+              : option == 'r' ? &request.replicas : &request.first_chain_id) = (uint32_t)number;
+        else
+            ok = false;
+    }
+    if (!ok || !chains_path || !table_path || optind != argc) {
+        fprintf(stderr, "usage: chainfs admin gen-chain-table --nodes ID,ID,... --disks N "
+                        "--targets-per-disk N --replicas N [--first-chain-id ID] "
+                        "--chains-out FILE --table-out FILE\n");
+        return 2;
+    }
+    struct chain_table_plan plan;
+    int status = chain_table_generate(&request, &plan);
+    if (status != 0) {
+        fprintf(stderr, "chainfs admin gen-chain-table: impossible layout: replicas must be 1 to 16 "
+                        "and at most the number of nodes, and nodes x disks x targets-per-disk "
+                        "divisible by replicas (%s)\n", chainfs_error_message(status));
+        return 2;
+    }
+    status = write_plan(&plan, chains_path, table_path);
+    if (status == 0)
+        printf("%u chains of %u replicas over %u nodes: %s, %s\n", plan.chain_count, plan.replicas,
+               plan.node_count, chains_path, table_path);
+    chain_table_plan_free(&plan);
+    return status == 0 ? 0 : 1;
+}
+
 static int run_admin_command(struct admin *admin, int argc, char **argv)
 {
     const char *command = argv[0];
@@ -345,6 +595,16 @@ static int run_admin_command(struct admin *admin, int argc, char **argv)
         return upload_chain_table(admin, argc, argv);
     if (strcmp(command, "init-cluster") == 0)
         return init_cluster(admin, argc, argv);
+    if (strcmp(command, "offline-target") == 0 || strcmp(command, "online-target") == 0)
+        return switch_target(admin, argc, argv, command[1] == 'f');
+    if (strcmp(command, "enable-node") == 0 || strcmp(command, "disable-node") == 0)
+        return switch_node(admin, argc, argv, command[0] == 'e');
+    if (strcmp(command, "set-config") == 0)
+        return set_config(admin, argc, argv);
+    if (strcmp(command, "get-config") == 0)
+        return get_config(admin, argc, argv);
+    if (strcmp(command, "list-client-sessions") == 0)
+        return list_client_sessions(admin);
     fprintf(stderr, "chainfs admin: unknown command '%s'\n\n", command);
     print_admin_usage(stderr);
     return 2;
@@ -371,6 +631,8 @@ int command_admin(int argc, char **argv)
         print_admin_usage(stderr);
         return 2;
     }
+    if (strcmp(argv[first], "gen-chain-table") == 0)
+        return gen_chain_table(argc - first, argv + first);
     if (!addresses) {
         fprintf(stderr, "chainfs admin: no mgmtd address: pass --mgmtd HOST:PORT or set CHAINFS_MGMTD\n");
         return 2;

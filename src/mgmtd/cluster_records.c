@@ -48,6 +48,7 @@ void target_record_encode(struct wire_writer *writer, const struct target_record
     wire_put_u32(writer, record->chain_id);
     wire_put_u64(writer, record->used_bytes);
     wire_put_u64(writer, record->capacity_bytes);
+    wire_put_bool(writer, record->offline_by_admin);
 }
 
 bool target_record_decode(struct wire_reader *reader, struct target_record *record)
@@ -60,7 +61,24 @@ bool target_record_decode(struct wire_reader *reader, struct target_record *reco
     record->chain_id = wire_get_u32(reader);
     record->used_bytes = wire_get_u64(reader);
     record->capacity_bytes = wire_get_u64(reader);
+    record->offline_by_admin = wire_get_bool(reader);
     return wire_reader_ok(reader);
+}
+
+void client_session_record_encode(struct wire_writer *writer,
+                                  const struct client_session_record *record)
+{
+    wire_put_string(writer, record->client_id);
+    wire_put_string(writer, record->description);
+    wire_put_bool(writer, record->alive);
+}
+
+bool client_session_record_decode(struct wire_reader *reader, struct client_session_record *record)
+{
+    wire_get_string(reader, record->client_id, sizeof(record->client_id));
+    wire_get_string(reader, record->description, sizeof(record->description));
+    record->alive = wire_get_bool(reader);
+    return wire_reader_ok(reader) && record->client_id[0] != '\0';
 }
 
 void chain_record_encode(struct wire_writer *writer, const struct chain_record *record)

@@ -42,6 +42,17 @@ struct target_record {
     uint32_t chain_id;    /* 0: in no chain */
     uint64_t used_bytes;
     uint64_t capacity_bytes;
+    bool offline_by_admin; /* held offline whatever heartbeats report */
+};
+
+#define CLIENT_ID_MAX 64
+
+/* A FUSE client (or other client process) that keeps a session with mgmtd, so that
+ * metadata servers can prune the write sessions of clients that died. */
+struct client_session_record {
+    char client_id[CLIENT_ID_MAX];
+    char description[NODE_ADDRESS_MAX]; /* host and pid, for operators */
+    bool alive;
 };
 
 struct chain_record {
@@ -62,6 +73,9 @@ void node_record_encode(struct wire_writer *writer, const struct node_record *re
 bool node_record_decode(struct wire_reader *reader, struct node_record *record);
 void target_record_encode(struct wire_writer *writer, const struct target_record *record);
 bool target_record_decode(struct wire_reader *reader, struct target_record *record);
+void client_session_record_encode(struct wire_writer *writer,
+                                  const struct client_session_record *record);
+bool client_session_record_decode(struct wire_reader *reader, struct client_session_record *record);
 void chain_record_encode(struct wire_writer *writer, const struct chain_record *record);
 bool chain_record_decode(struct wire_reader *reader, struct chain_record *record);
 void chain_table_record_encode(struct wire_writer *writer, const struct chain_table_record *record);

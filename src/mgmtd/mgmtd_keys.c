@@ -37,6 +37,21 @@ size_t mgmtd_key_chain_table(uint8_t *out, uint32_t table_id, uint32_t version)
     return 8 + put_big_endian(out + 8, version, 4);
 }
 
+size_t mgmtd_key_config(uint8_t *out, uint8_t node_type, uint64_t version)
+{
+    memcpy(out, "CONF", 4);
+    out[4] = node_type;
+    return 5 + put_big_endian(out + 5, version, 8);
+}
+
+size_t mgmtd_key_client_session(uint8_t *out, const char *client_id)
+{
+    size_t length = strnlen(client_id, MGMTD_KEY_MAX - 5);
+    memcpy(out, "CLSE", 4);
+    memcpy(out + 4, client_id, length);
+    return 4 + length;
+}
+
 void mgmtd_key_prefix_range(const char prefix[4], uint8_t begin[4], uint8_t end[4])
 {
     memcpy(begin, prefix, 4);

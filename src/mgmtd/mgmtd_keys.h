@@ -14,6 +14,7 @@
  *   CHIF <u32 chain id>        a chain: version, ordered targets with public states
  *   CHIT <u32 table id><u32 version>   a chain table version: its chain ids
  *   CONF <u8 node type><u64 version>   a config text for a node type
+ *   CLSE <client id>           a client session
  */
 #ifndef CHAINFS_MGMTD_MGMTD_KEYS_H
 #define CHAINFS_MGMTD_MGMTD_KEYS_H
@@ -30,13 +31,16 @@
 #define MGMTD_KEY_CLUSTER "SINGcluster"
 #define MGMTD_KEY_CLUSTER_LENGTH (sizeof(MGMTD_KEY_CLUSTER) - 1)
 
-#define MGMTD_KEY_MAX 16
+#define MGMTD_KEY_MAX 80 /* the longest: CLSE + a 64-byte client id */
 
 /* Each builder writes the key into out[MGMTD_KEY_MAX] and returns its length. */
 size_t mgmtd_key_node(uint8_t *out, uint32_t node_id);
 size_t mgmtd_key_target(uint8_t *out, uint64_t target_id);
 size_t mgmtd_key_chain(uint8_t *out, uint32_t chain_id);
 size_t mgmtd_key_chain_table(uint8_t *out, uint32_t table_id, uint32_t version);
+
+size_t mgmtd_key_config(uint8_t *out, uint8_t node_type, uint64_t version);
+size_t mgmtd_key_client_session(uint8_t *out, const char *client_id);
 
 /* The range [begin, end) of every record with a prefix ("NODE", "TGIF", ...). */
 void mgmtd_key_prefix_range(const char prefix[4], uint8_t begin[4], uint8_t end[4]);

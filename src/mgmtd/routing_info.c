@@ -11,12 +11,12 @@
 
 #define LIST_MAX (1u << 20) /* records per list a decoder accepts */
 
-int routing_version_read(struct kv_transaction *transaction, uint64_t *version)
+static int read_version(struct kv_transaction *transaction, bool snapshot, uint64_t *version)
 {
     const void *value;
     size_t length;
-    int status = kv_get(transaction, MGMTD_KEY_ROUTING_VERSION, MGMTD_KEY_ROUTING_VERSION_LENGTH,
-                        &value, &length);
+    int status = (snapshot ? kv_get_snapshot : kv_get)(transaction, MGMTD_KEY_ROUTING_VERSION,
+                                                        MGMTD_KEY_ROUTING_VERSION_LENGTH, &value, &length);
     *version = 0;
     if (status == CHAINFS_NOT_FOUND)
         return 0;
@@ -25,6 +25,16 @@ int routing_version_read(struct kv_transaction *transaction, uint64_t *version)
     if (status == 0)
         *version = wire_load_u64(value);
     return status;
+}
+
+int routing_version_read(struct kv_transaction *transaction, uint64_t *version)
+{
+    return read_version(transaction, false, version);
+}
+
+int routing_version_read_snapshot(struct kv_transaction *transaction, uint64_t *version)
+{
+    return read_version(transaction, true, version);
 }
 
 int routing_version_bump(struct kv_transaction *transaction)

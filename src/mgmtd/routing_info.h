@@ -46,5 +46,7 @@ const struct chain_record *routing_info_chain(const struct routing_info *info, u
 /* Reads / bumps the routing version (SING routing-version). */
 int routing_version_read(struct kv_transaction *transaction, uint64_t *version);
 int routing_version_bump(struct kv_transaction *transaction);
+/* routing_version_read without a read conflict. */
+int routing_version_read_snapshot(struct kv_transaction *transaction, uint64_t *version);
 
 #endif /* CHAINFS_MGMTD_ROUTING_INFO_H */
