@@ -7,8 +7,9 @@
  * SIGTERM to every pid recorded in <dir>/run and waits (SIGKILL after a timeout);
  * `status` lists them. Processes are found by their pid files only, never by name.
  *
- * Today the cluster is the daemon scaffolding alone (one `node`); mgmtd, meta,
- * storage and the FUSE mount join this list as they are built.
+ * Today the cluster is the cluster manager (one mgmtd on the embedded LMDB store in
+ * <dir>/kv, initialised with init-cluster on first start); meta, storage and the FUSE
+ * mount join this list as they are built.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +29,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "daemon/run_dir.h"
+#include "mgmtd/mgmtd_client.h"
+#include "mgmtd/mgmtd_protocol.h"
 #include "net/rpc_client.h"
 #include "net/system_service.h"
 
@@ -38,15 +41,15 @@
 struct cluster_process {
     const char *name;
     const char *subcommand;
+    const char *settings[4]; /* "section.key=value"; "{dir}" stands for the cluster dir */
 };
 
 static const struct cluster_process cluster_processes[] = {
-    {"node-1", "node"},
+    {"mgmtd-1", "mgmtd", {"mgmtd.node_id=1", "kv.lmdb_path={dir}/kv", NULL}},
 };
 
 static const char *const coming_next[] = {
-    "mgmtd (cluster manager, issue #4)",
-    "meta x2 over the embedded LMDB store (issues #3, #6)",
+    "meta x2 over the embedded LMDB store (issue #6)",
     "storage x3 with a 3-replica chain table (issue #5)",
     "the FUSE mount (issue #7)",
 };
@@ -86,12 +89,41 @@ static int parse_dir_option(int argc, char **argv, struct cluster_paths *paths, 
 static bool process_alive(pid_t pid) { return kill(pid, 0) == 0 || errno == EPERM; }
 
 /* Starts one daemon detached from this terminal; returns its pid or -1. */
+/* "--set" arguments of a process, with {dir} replaced by the cluster directory. */
+static size_t process_settings(const struct cluster_paths *paths, const struct cluster_process *process,
+                               char storage[][PATH_MAX + 64], char **arguments)
+{
+    size_t count = 0;
+    snprintf(storage[0], PATH_MAX + 64, "daemon.name=%s", process->name);
+    snprintf(storage[1], PATH_MAX + 64, "daemon.run_dir=%s", paths->run);
+    for (size_t i = 0; i < 4 && process->settings[i]; i++) {
+        const char *setting = process->settings[i];
+        const char *marker = strstr(setting, "{dir}");
+        if (marker)
+            snprintf(storage[2 + i], PATH_MAX + 64, "%.*s%s%s", (int)(marker - setting), setting,
+                     paths->dir, marker + 5);
+        else
+            snprintf(storage[2 + i], PATH_MAX + 64, "%s", setting);
+        count = 3 + i;
+    }
+    if (count == 0)
+        count = 2;
+    for (size_t i = 0; i < count; i++) {
+        arguments[2 * i] = "--set";
+        arguments[2 * i + 1] = storage[i];
+    }
+    return 2 * count;
+}
+
+/* Starts one daemon detached from this terminal; returns its pid or -1. */
 static pid_t spawn_daemon(const struct cluster_paths *paths, const struct cluster_process *process)
 {
-    char log_path[PATH_MAX + 64], name_setting[128], run_setting[PATH_MAX + 32];
+    char log_path[PATH_MAX + 64];
+    static char settings[6][PATH_MAX + 64];
+    char *arguments[2 + 12 + 1] = {"chainfs", (char *)process->subcommand};
+    size_t count = process_settings(paths, process, settings, arguments + 2);
+    arguments[2 + count] = NULL;
     snprintf(log_path, sizeof(log_path), "%s/%s.log", paths->log, process->name);
-    snprintf(name_setting, sizeof(name_setting), "daemon.name=%s", process->name);
-    snprintf(run_setting, sizeof(run_setting), "daemon.run_dir=%s", paths->run);
     pid_t child = fork();
     if (child != 0)
         return child;
@@ -103,8 +135,6 @@ static pid_t spawn_daemon(const struct cluster_paths *paths, const struct cluste
     dup2(null_fd, STDIN_FILENO);
     dup2(log_fd, STDOUT_FILENO);
     dup2(log_fd, STDERR_FILENO);
-    char *const arguments[] = {"chainfs", (char *)process->subcommand, "--set", name_setting,
-                               "--set", run_setting, NULL};
     execv("/proc/self/exe", arguments);
     _exit(127);
 }
@@ -152,6 +182,38 @@ static int start_process(struct rpc_client *client, const struct cluster_paths *
     return 0;
 }
 
+/* Runs init-cluster once (a second `up` finds it done). */
+static int initialise_cluster(struct rpc_client *client, const struct cluster_paths *paths)
+{
+    char address[ADDRESS_TEXT_MAX * 2];
+    struct mgmtd_client mgmtd;
+    if (run_dir_read_address(paths->run, "mgmtd-1", address, sizeof(address)) != 0 ||
+        mgmtd_client_init(&mgmtd, client, address, 5 * CLOCK_NS_PER_S) != 0)
+        return 1;
+    struct wire_writer message;
+    wire_writer_init(&message);
+    wire_put_u32(&message, 1u << 20); /* chunk size */
+    wire_put_u32(&message, 4);        /* stripe size */
+    wire_put_u32(&message, 1);        /* default chain table */
+    wire_put_bool(&message, false);
+    struct rpc_call call;
+    rpc_call_init(&call, MGMTD_SERVICE_ID, MGMTD_METHOD_INIT_CLUSTER);
+    call.message = message.data;
+    call.message_length = message.length;
+    int status = mgmtd_client_call_primary(&mgmtd, &call);
+    if (status == 0)
+        printf("  cluster    initialised (1 MiB chunks, stripe 4, chain table 1)\n");
+    else if (status == CHAINFS_EXISTS)
+        printf("  cluster    already initialised\n");
+    else
+        fprintf(stderr, "chainfs up: init-cluster failed: %s\n",
+                call.error_text[0] ? call.error_text : chainfs_error_message(status));
+    rpc_call_release(&call);
+    wire_writer_free(&message);
+    printf("  admin      CHAINFS_MGMTD=%s chainfs admin status\n", address);
+    return status == 0 || status == CHAINFS_EXISTS ? 0 : 1;
+}
+
 int command_up(int argc, char **argv)
 {
     struct cluster_paths paths;
@@ -176,6 +238,8 @@ int command_up(int argc, char **argv)
     code = 0;
     for (size_t i = 0; code == 0 && i < sizeof(cluster_processes) / sizeof(cluster_processes[0]); i++)
         code = start_process(client, &paths, &cluster_processes[i]);
+    if (code == 0)
+        code = initialise_cluster(client, &paths);
     rpc_client_destroy(client);
     if (code != 0)
         return code;

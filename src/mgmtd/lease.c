@@ -174,18 +174,18 @@ static int follow(struct kv_store *store, struct lease *lease, uint64_t now)
     int status = observe(store, &holder, &renewal);
     if (status != 0)
         return status;
-    if (!lease->observed || holder.epoch != lease->holder.epoch ||
-        renewal != lease->observed_renewal) {
+    bool changed = !lease->observed || holder.epoch != lease->holder.epoch ||
+                   holder.node_id != lease->holder.node_id || renewal != lease->observed_renewal;
+    if (changed) {
         lease->holder = holder;
         lease->observed_renewal = renewal;
         lease->observed_since = now;
         lease->observed = true;
-        /* Nobody ever held the lease: no primary to wait for. */
-        if (holder.epoch != 0)
-            return 0;
-    } else if (now - lease->observed_since < lease->length_ns) {
-        return 0;
     }
+    /* A holder that is alive (it renewed, or we have not watched a whole lease length
+     * yet) keeps the lease; nobody holding it (node 0) means take it now. */
+    if (holder.node_id != 0 && (changed || now - lease->observed_since < lease->length_ns))
+        return 0;
     status = take_over(store, lease, now);
     return status == CHAINFS_CONFLICT ? 0 : status; /* lost the race: keep following */
 }
@@ -221,6 +221,34 @@ int lease_fence(struct kv_transaction *transaction, const struct lease *lease)
         holder.epoch != lease->epoch)
         return CHAINFS_NOT_PRIMARY;
     return 0;
+}
+
+int lease_release(struct kv_store *store, struct lease *lease)
+{
+    if (!lease->primary)
+        return 0;
+    struct kv_transaction *transaction;
+    int status = kv_begin(store, &transaction);
+    if (status != 0)
+        return status;
+    struct lease_holder holder;
+    status = read_holder(transaction, &holder);
+    if (status == 0 && (holder.node_id != lease->self_node_id || holder.epoch != lease->epoch))
+        status = CHAINFS_NOT_PRIMARY; /* somebody took over already: nothing to give up */
+    struct lease_holder released = {.epoch = holder.epoch, .node_id = 0};
+    if (status == 0)
+        status = write_holder(transaction, &released);
+    if (status != 0) {
+        kv_abort(transaction);
+        lease->primary = false;
+        return status == CHAINFS_NOT_PRIMARY ? 0 : status;
+    }
+    status = kv_commit(transaction);
+    lease->primary = false;
+    if (status == 0)
+        log_info("node %u released the primary lease (epoch %llu)", lease->self_node_id,
+                 (unsigned long long)lease->epoch);
+    return status;
 }
 
 int lease_read_holder(struct kv_store *store, struct lease_holder *holder)

@@ -5,6 +5,9 @@
  *   holder  (epoch, node id, address): changes only when a new primary takes over;
  *   renewal (a counter): the primary increments it every renew interval.
  *
+ * A holder record naming node 0 means nobody holds the lease (never taken, or given
+ * up by a primary that stopped gracefully): a follower takes it at once.
+ *
  * A follower watches the renewal counter on its own monotonic clock. When the counter
  * has not moved for a whole lease length, the primary is presumed dead and the follower
  * takes over in one transaction that re-reads both records (still as observed), then
@@ -71,6 +74,11 @@ bool lease_is_primary(const struct lease *lease);
  * the lease (reads the holder record with a read conflict). Returns 0 or
  * CHAINFS_NOT_PRIMARY. */
 int lease_fence(struct kv_transaction *transaction, const struct lease *lease);
+
+/* Gives the lease up (graceful stop): the holder record keeps its epoch but names
+ * nobody, so that a follower takes over at its next tick instead of waiting a lease
+ * length. Does nothing unless this process is the primary. */
+int lease_release(struct kv_store *store, struct lease *lease);
 
 /* Reads the holder record (who is primary, as far as the store knows). */
 int lease_read_holder(struct kv_store *store, struct lease_holder *holder);

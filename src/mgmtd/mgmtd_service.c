@@ -141,6 +141,10 @@ static void mgmtd_stop(void *state_pointer)
         pthread_cond_signal(&mgmtd->wake);
         pthread_mutex_unlock(&mgmtd->lock);
         pthread_join(mgmtd->thread, NULL);
+        /* A graceful stop hands the role over at once instead of after a lease length. */
+        int status = lease_release(mgmtd->store, &mgmtd->lease);
+        if (status != 0)
+            log_warn("could not release the lease: %s", chainfs_error_message(status));
     }
     kv_close(mgmtd->store);
     free(mgmtd->liveness);

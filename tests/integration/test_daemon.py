@@ -111,19 +111,30 @@ def test_local_cluster_up_status_down(binary, tmp_path):
     up = run(binary, "up", "--dir", str(cluster))
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        assert "node-1     started" in up.stdout
+        assert "mgmtd-1    started" in up.stdout
+        assert "cluster    initialised" in up.stdout
         assert "Not built yet" in up.stdout  # it says what is coming
         again = run(binary, "up", "--dir", str(cluster))
         assert again.returncode == 0 and "already running" in again.stdout
+        assert "already initialised" in again.stdout
         status = run(binary, "status", "--dir", str(cluster))
-        assert status.returncode == 0 and " up " in status.stdout
+        assert status.returncode == 0 and " up " in status.stdout and "mgmtd" in status.stdout
+        address = (cluster / "run" / "mgmtd-1.address").read_text().strip()
+        admin = run(binary, "admin", "--mgmtd", address, "status")
+        assert admin.returncode == 0 and "primary mgmtd:   node 1" in admin.stdout
     finally:
         down = run(binary, "down", "--dir", str(cluster))
     assert down.returncode == 0 and "stopped" in down.stdout
     status = run(binary, "status", "--dir", str(cluster))
     assert status.returncode == 1 and "nothing running" in status.stdout
-    log = (cluster / "log" / "node-1.log").read_text()
-    assert "ready" in log and "AddressSanitizer" not in log
+    # A second up after a clean down reuses the data and takes the released lease at once.
+    again = run(binary, "up", "--dir", str(cluster))
+    try:
+        assert again.returncode == 0 and "already initialised" in again.stdout, again.stdout + again.stderr
+    finally:
+        assert run(binary, "down", "--dir", str(cluster)).returncode == 0
+    log = (cluster / "log" / "mgmtd-1.log").read_text()
+    assert "released the primary lease" in log and "AddressSanitizer" not in log
 
 
 def test_bench_rpc_prints_json_figures_with_limits(binary):

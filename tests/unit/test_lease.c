@@ -157,6 +157,30 @@ static void two_followers_race_and_one_wins(void **state)
     assert_int_equal(holder.node_id, lease_is_primary(&second) ? 2 : 3);
 }
 
+static void released_lease_is_taken_at_once(void **state)
+{
+    struct fixture *fixture = *state;
+    struct lease first, second;
+    lease_init(&first, 1, "a", LEASE_LENGTH);
+    lease_init(&second, 2, "b", LEASE_LENGTH);
+    assert_int_equal(lease_tick(fixture->store, &first), 0);
+    assert_int_equal(lease_tick(fixture->store, &second), 0); /* observes a live primary */
+    assert_false(lease_is_primary(&second));
+    assert_int_equal(lease_release(fixture->store, &first), 0);
+    assert_false(lease_is_primary(&first));
+    uint64_t released_at = clock_now_ns();
+    assert_int_equal(lease_tick(fixture->store, &second), 0);
+    assert_true(lease_is_primary(&second));
+    assert_true(clock_now_ns() - released_at < LEASE_LENGTH / 2);
+    assert_int_equal(second.epoch, 2);
+    /* Releasing what one no longer holds changes nothing. */
+    first.primary = true;
+    assert_int_equal(lease_release(fixture->store, &first), 0);
+    struct lease_holder holder;
+    assert_int_equal(lease_read_holder(fixture->store, &holder), 0);
+    assert_int_equal(holder.node_id, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +188,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(follower_takes_over_after_a_silent_lease_length, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_primary_cannot_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(two_followers_race_and_one_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(released_lease_is_taken_at_once, setup, teardown),
     };
     return cmocka_run_group_tests_name("lease", tests, NULL, NULL);
 }
