@@ -432,3 +432,17 @@ def test_busy_heartbeats_never_look_silent(request, tmp_path, backend):
     finally:
         assert daemon.stop() == 0
         daemon.assert_clean_log()
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("kv.backend=foundationdb", "[kv] backend: expected lmdb or postgres"),
+    ("kv.durability=maybe", "[kv] durability: expected sync or nosync"),
+    ("kv.backend=postgres", "needs postgres_conninfo"),
+])
+def test_bad_kv_settings_stop_mgmtd_at_start(tmp_path, setting, message):
+    result = subprocess.run([chainfs_binary(), "mgmtd", "--set", "daemon.run_dir=%s" % tmp_path,
+                             "--set", "kv.lmdb_path=%s" % (tmp_path / "kv"), "--set", setting],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert message in result.stderr, result.stderr
+    assert not (tmp_path / "mgmtd.pid").exists() and not (tmp_path / "mgmtd.address").exists()
