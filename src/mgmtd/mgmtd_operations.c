@@ -243,7 +243,12 @@ void mgmtd_handle_set_config(struct rpc_request *request)
                          "expected u8 node type and an INI text of at most %d bytes", CONFIG_TEXT_MAX);
         return;
     }
-    char *copy = strndup(upload.text, upload.text_length);
+    /* inih wants a NUL-terminated string; the text is a view into the request body. */
+    char *copy = malloc(upload.text_length + 1);
+    if (copy) {
+        memcpy(copy, upload.text, upload.text_length);
+        copy[upload.text_length] = '\0';
+    }
     int line = copy ? ini_parse_string(copy, ignore_entry, NULL) : -2;
     free(copy);
     if (line != 0) {
