@@ -40,7 +40,13 @@ extern "C" {
     X(INTERNAL, 23, EIO, "internal error")                                             \
     X(RETRY_EXHAUSTED, 24, EAGAIN, "retries exhausted")                                \
     X(UNAVAILABLE, 25, EAGAIN, "backend unavailable, retry")                           \
-    X(NOT_PRIMARY, 26, EAGAIN, "not the primary cluster manager")
+    X(NOT_PRIMARY, 26, EAGAIN, "not the primary cluster manager")                      \
+    X(NOT_EMPTY, 27, ENOTEMPTY, "directory not empty")                                 \
+    X(IS_DIRECTORY, 28, EISDIR, "is a directory")                                      \
+    X(NOT_DIRECTORY, 29, ENOTDIR, "not a directory")                                   \
+    X(CROSS_DEVICE, 30, EXDEV, "cross-device link")                                    \
+    X(SYMLINK_LOOP, 31, ELOOP, "too many levels of symbolic links")                    \
+    X(NAME_TOO_LONG, 32, ENAMETOOLONG, "file name too long")
 
 enum chainfs_error {
 #define CHAINFS_ERROR_ENUM(name, number, errno_value, message) CHAINFS_##name = number,
