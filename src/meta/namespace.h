@@ -87,6 +87,34 @@ int meta_readdir(struct meta_namespace *space, const struct meta_credentials *cr
                  uint64_t directory_id, const char *after, struct meta_directory_entry *entries,
                  size_t capacity, size_t *count, bool *more);
 
+enum meta_setattr_field {
+    META_SET_MODE = 1u << 0,
+    META_SET_UID = 1u << 1,
+    META_SET_GID = 1u << 2,
+    META_SET_ATIME = 1u << 3,
+    META_SET_MTIME = 1u << 4,
+    META_SET_ATIME_NOW = 1u << 5,
+    META_SET_MTIME_NOW = 1u << 6,
+    META_SET_SIZE = 1u << 7,
+};
+
+struct meta_setattr {
+    unsigned fields; /* META_SET_* */
+    uint32_t mode;
+    uint32_t uid;
+    uint32_t gid;
+    int64_t atime_ns;
+    int64_t mtime_ns;
+    uint64_t size;
+};
+
+/* chmod, chown, utimens and truncate with the rules of a local file system: mode and
+ * explicit times by the owner (or root), uid by root, gid by the owner to one of their
+ * groups, "now" times and size with write permission; a size change bumps the
+ * truncate version (storage drops or zeroes the chunks past it). */
+int meta_setattr(struct meta_namespace *space, const struct meta_credentials *credentials,
+                 uint64_t inode_id, const struct meta_setattr *changes, struct inode *inode);
+
 /* Ids of removed files waiting for their chunks to be deleted (GC queue). */
 int meta_gc_queue(struct meta_namespace *space, uint64_t *ids, size_t capacity, size_t *count);
 

@@ -336,6 +336,49 @@ static void permissions_for_non_root_callers(void **state)
     assert_int_equal(meta_create(fixture->space, &alice, open_dir, "ro", 0644, 0, &inode), 0); /* open */
 }
 
+static void setattr_rules(void **state)
+{
+    struct fixture *fixture = *state;
+    uint64_t open_dir = make_directory(fixture, META_ROOT_ID, "open", 0777);
+    uint64_t file = make_file(fixture, &alice, open_dir, "f");
+    struct inode inode, before;
+    assert_int_equal(meta_stat(fixture->space, file, &before), 0);
+    struct meta_setattr chmod_change = {.fields = META_SET_MODE, .mode = 0600};
+    assert_int_equal(meta_setattr(fixture->space, &bob, file, &chmod_change, &inode), CHAINFS_NOT_PERMITTED);
+    assert_int_equal(meta_setattr(fixture->space, &alice, file, &chmod_change, &inode), 0);
+    assert_int_equal(inode.mode, 0600);
+    struct meta_setattr chown_uid = {.fields = META_SET_UID, .uid = 1001};
+    assert_int_equal(meta_setattr(fixture->space, &alice, file, &chown_uid, &inode), CHAINFS_NOT_PERMITTED);
+    struct meta_setattr chgrp_own = {.fields = META_SET_GID, .gid = 500};
+    assert_int_equal(meta_setattr(fixture->space, &alice, file, &chgrp_own, &inode), 0);
+    assert_int_equal(inode.gid, 500);
+    struct meta_setattr chgrp_other = {.fields = META_SET_GID, .gid = 777};
+    assert_int_equal(meta_setattr(fixture->space, &alice, file, &chgrp_other, &inode), CHAINFS_NOT_PERMITTED);
+    assert_int_equal(meta_setattr(fixture->space, &root, file, &chown_uid, &inode), 0);
+    assert_int_equal(inode.uid, 1001);
+    /* size needs write permission and bumps the truncate version */
+    struct meta_setattr truncate_change = {.fields = META_SET_SIZE, .size = 4096};
+    assert_int_equal(meta_setattr(fixture->space, &alice, file, &truncate_change, &inode),
+                     CHAINFS_PERMISSION_DENIED);
+    assert_int_equal(meta_setattr(fixture->space, &bob, file, &truncate_change, &inode), 0);
+    assert_true(inode.length == 4096 && inode.truncate_version == before.truncate_version + 1);
+    assert_int_equal(meta_setattr(fixture->space, &root, open_dir, &truncate_change, &inode),
+                     CHAINFS_IS_DIRECTORY);
+    /* explicit times by the owner only; "now" with write permission */
+    struct meta_setattr times = {.fields = META_SET_MTIME, .mtime_ns = 42};
+    assert_int_equal(meta_setattr(fixture->space, &alice, file, &times, &inode), CHAINFS_NOT_PERMITTED);
+    assert_int_equal(meta_setattr(fixture->space, &bob, file, &times, &inode), 0);
+    assert_true(inode.mtime_ns == 42);
+    struct meta_setattr now = {.fields = META_SET_MTIME_NOW};
+    assert_int_equal(meta_setattr(fixture->space, &alice, file, &now, &inode), CHAINFS_PERMISSION_DENIED);
+    struct meta_setattr nothing = {.fields = 0};
+    assert_int_equal(meta_setattr(fixture->space, &root, file, &nothing, &inode), CHAINFS_INVALID_ARGUMENT);
+    assert_int_equal(meta_setattr(fixture->space, &root, 999999, &chmod_change, &inode), CHAINFS_NOT_FOUND);
+    /* O_TRUNC of a file with data */
+    assert_int_equal(meta_create(fixture->space, &bob, open_dir, "f", 0644, META_CREATE_TRUNCATE, &inode), 0);
+    assert_true(inode.length == 0 && inode.truncate_version == before.truncate_version + 2);
+}
+
 struct cross_rename {
     struct fixture *fixture;
     pthread_barrier_t *barrier;
@@ -401,6 +444,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(symlinks_resolve_with_a_depth_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(rename_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(permissions_for_non_root_callers, setup, teardown),
+        cmocka_unit_test_setup_teardown(setattr_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_cross_renames_never_both_succeed, setup, teardown),
     };
     return cmocka_run_group_tests_name("namespace", tests, NULL, NULL);
