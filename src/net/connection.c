@@ -56,6 +56,7 @@ struct connection {
     struct outgoing_frame *send_tail;
     bool deferring;        /* the loop is handling a read batch and will flush after */
     bool waiting_writable; /* EPOLLOUT is armed */
+    bool reading_paused;   /* EPOLLIN is disarmed: the owner has too much in flight */
     bool closed;
     bool close_posted;
     int close_status;
@@ -134,13 +135,30 @@ static int remaining_iov(const struct outgoing_frame *frame, struct iovec *iov)
     return count;
 }
 
+/* Re-arms epoll with what the connection wants now; send_lock held. */
+static void update_interest(struct connection *connection)
+{
+    uint32_t events = (connection->reading_paused ? 0 : EPOLLIN) |
+                      (connection->waiting_writable ? EPOLLOUT : 0);
+    event_loop_modify(connection->loop, &connection->source, events);
+}
+
 static void set_writable_interest(struct connection *connection, bool wanted)
 {
     if (connection->waiting_writable == wanted)
         return;
     connection->waiting_writable = wanted;
-    event_loop_modify(connection->loop, &connection->source,
-                      wanted ? (EPOLLIN | EPOLLOUT) : EPOLLIN);
+    update_interest(connection);
+}
+
+void connection_pause_reading(struct connection *connection, bool paused)
+{
+    pthread_mutex_lock(&connection->send_lock);
+    if (!connection->closed && connection->reading_paused != paused) {
+        __atomic_store_n(&connection->reading_paused, paused, __ATOMIC_RELAXED);
+        update_interest(connection);
+    }
+    pthread_mutex_unlock(&connection->send_lock);
 }
 
 /* Writes queued frames while the socket accepts them. Fully written frames move to
@@ -377,7 +395,8 @@ static ssize_t read_into_read_ahead(struct connection *connection, size_t *asked
 static void handle_readable(struct connection *connection)
 {
     size_t budget = READ_BUDGET;
-    while (!connection->closed && budget > 0) {
+    while (!connection->closed && !__atomic_load_n(&connection->reading_paused, __ATOMIC_RELAXED) &&
+           budget > 0) {
         size_t asked = 0;
         ssize_t count;
         if (wants_direct_read(connection)) {
@@ -526,12 +545,15 @@ int connection_create(int fd, struct event_loop *loop, const struct connection_h
         net_address_format(&peer, connection->peer);
     else
         snprintf(connection->peer, sizeof(connection->peer), "unknown");
+    /* Published before it is armed: another loop thread may deliver its first frame
+     * (and the owner look up *result) before event_loop_add returns. */
+    *result = connection;
     if (event_loop_add(loop, &connection->source, EPOLLIN) != 0) {
+        *result = NULL;
         pthread_mutex_destroy(&connection->send_lock);
         free(read_ahead);
         free(connection);
         return CHAINFS_IO;
     }
-    *result = connection;
     return 0;
 }

@@ -82,6 +82,10 @@ void connection_unref(struct connection *connection);
  * released at once with CHAINFS_DISCONNECTED, which is also returned. */
 int connection_send(struct connection *connection, struct outgoing_frame *frame);
 
+/* Stops (or resumes) reading from the peer, from any thread: back-pressure when the
+ * owner has as much in flight as it accepts. Frames already buffered still arrive. */
+void connection_pause_reading(struct connection *connection, bool paused);
+
 /* Closes (from any thread; the work happens on the loop thread). */
 void connection_close(struct connection *connection, int status);
 

@@ -200,20 +200,25 @@ void rpc_call_cancel(struct rpc_call *call)
     }
 }
 
-/* Collects up to capacity sessions of this loop, each with a reference. */
-static size_t sessions_of_loop(struct client_loop *slot, struct client_session **found,
-                               size_t capacity)
+/* The open sessions of this loop, each with a reference, in a fresh array (free it).
+ * Returns the count; 0 with *found NULL when there are none or memory ran out. */
+static size_t sessions_of_loop(struct client_loop *slot, struct client_session ***found)
 {
-    size_t count = 0;
+    size_t count = 0, capacity = 0;
+    *found = NULL;
     pthread_mutex_lock(&slot->client->lock);
-    for (struct client_session *session = slot->client->sessions; session && count < capacity;
+    for (struct client_session *session = slot->client->sessions; session; session = session->next)
+        capacity++;
+    struct client_session **array = capacity ? malloc(capacity * sizeof(*array)) : NULL;
+    for (struct client_session *session = slot->client->sessions; array && session;
          session = session->next) {
         if (connection_loop(session->connection) != slot->loop || session->closed)
             continue;
         atomic_fetch_add(&session->references, 1);
-        found[count++] = session;
+        array[count++] = session;
     }
     pthread_mutex_unlock(&slot->client->lock);
+    *found = array;
     return count;
 }
 
@@ -235,8 +240,8 @@ static size_t expired_ids(struct client_session *session, uint64_t now, uint64_t
 /* Tick of each client loop: ends the calls of its sessions that passed their deadline. */
 static void expire_calls(void *argument)
 {
-    struct client_session *sessions[64];
-    size_t session_count = sessions_of_loop(argument, sessions, 64);
+    struct client_session **sessions;
+    size_t session_count = sessions_of_loop(argument, &sessions);
     uint64_t now = clock_now_ns();
     for (size_t i = 0; i < session_count; i++) {
         uint64_t ids[128];
@@ -246,8 +251,10 @@ static void expire_calls(void *argument)
             if (call)
                 abort_pending(sessions[i], call, CHAINFS_TIMEOUT);
         }
+        /* more than 128 expired at once: the next tick (5 ms) takes the rest */
         session_unref(sessions[i]);
     }
+    free(sessions);
 }
 
 /* --- receiving replies ------------------------------------------------------------- */
@@ -362,6 +369,8 @@ static void client_connection_closed(struct connection *connection, int status)
     }
     session->pending_count = 0;
     pthread_mutex_unlock(&session->pending_lock);
+    /* Forgotten first, so that a caller retrying from a completion reconnects. */
+    forget_session(session->client, session);
     while (failed) {
         struct rpc_call *next = failed->state.next_pending;
         int reason = failed->state.abort_status ? failed->state.abort_status : CHAINFS_DISCONNECTED;
@@ -370,7 +379,6 @@ static void client_connection_closed(struct connection *connection, int status)
         failed = next;
     }
     log_debug("connection to %s closed: %s", connection_peer(connection), chainfs_error_name(status));
-    forget_session(session->client, session);
     session_unref(session); /* the connection's reference */
 }
 
@@ -409,8 +417,11 @@ static int connect_socket(const char *address_text, uint64_t timeout_ns, int *re
     return 0;
 }
 
+/* Connects and installs the new session as channel->session. The channel's lock is
+ * held by the caller; the session is installed under client->lock, before the
+ * connection can report its close, so that the closed handler always finds it. */
 static int session_open(struct rpc_client *client, const char *address,
-                        struct client_session **result)
+                        struct client_channel *channel)
 {
     int fd;
     int status = connect_socket(address, client->options.connect_timeout_ns, &fd);
@@ -444,11 +455,19 @@ static int session_open(struct rpc_client *client, const char *address,
     if (client->sessions)
         client->sessions->previous = session;
     client->sessions = session;
+    channel->session = session;
     pthread_mutex_unlock(&client->lock);
     /* The caller's connection reference is not needed: the session holds one through
      * connection_create's second reference, released in session_unref. */
-    *result = session;
     return 0;
+}
+
+static bool session_is_closed(struct client_session *session)
+{
+    pthread_mutex_lock(&session->pending_lock);
+    bool closed = session->closed;
+    pthread_mutex_unlock(&session->pending_lock);
+    return closed;
 }
 
 static struct client_channel *channel_for(struct rpc_client *client, const char *address)
@@ -477,8 +496,12 @@ static int session_for(struct rpc_client *client, const char *address,
         return CHAINFS_INVALID_ARGUMENT;
     pthread_mutex_lock(&channel->lock);
     int status = 0;
+    if (channel->session && session_is_closed(channel->session)) {
+        session_unref(channel->session); /* the channel's reference */
+        channel->session = NULL;
+    }
     if (!channel->session)
-        status = session_open(client, address, &channel->session);
+        status = session_open(client, address, channel);
     if (status == 0) {
         atomic_fetch_add(&channel->session->references, 1);
         *result = channel->session;
@@ -548,7 +571,7 @@ int rpc_call_start(struct rpc_client *client, const char *address, struct rpc_ca
         .request_id = call->state.request_id,
         .service_id = call->service_id,
         .method_id = call->method_id,
-        .timeout_us = timeout == DEADLINE_NEVER ? 0 : (timeout + 999) / 1000,
+        .timeout_us = timeout >= DEADLINE_NEVER - 999 ? 0 : (timeout + 999) / 1000,
         .trace_id = call->trace_id,
     };
     outgoing_frame_prepare(&call->state.outgoing, 0, &envelope, call->message,

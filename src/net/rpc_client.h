@@ -82,7 +82,7 @@ struct rpc_call {
     size_t reply_message_length;
     void *reply_payload; /* reply_payload_buffer, or memory freed by rpc_call_release */
     size_t reply_payload_length;
-    char error_text[160]; /* the server's or the transport's explanation */
+    char error_text[256]; /* the server's or the transport's explanation */
 
     struct rpc_call_state state;
 };

@@ -37,6 +37,7 @@ struct server_peer {
     atomic_int references;     /* the open connection + each request */
     atomic_uint in_flight;
     atomic_uint_fast64_t in_flight_bytes;
+    atomic_bool reading_paused; /* back-pressure: too many requests in flight */
 };
 
 struct request_internal {
@@ -129,8 +130,11 @@ static void request_free(struct request_internal *request)
     aligned_buffer_free(request->public.payload, request->public.payload_length);
     wire_writer_free(&request->public.reply);
     free(request->body);
-    atomic_fetch_sub(&peer->in_flight, 1);
+    unsigned left = atomic_fetch_sub(&peer->in_flight, 1) - 1;
     atomic_fetch_sub(&peer->in_flight_bytes, request->counted_bytes);
+    /* Resume reading once half of the allowance is free again. */
+    if (left <= peer->server->options.max_in_flight / 2 && atomic_exchange(&peer->reading_paused, false))
+        connection_pause_reading(peer->connection, false);
     atomic_fetch_sub(&peer->server->total_in_flight, 1);
     free(request);
     peer_unref(peer);
@@ -281,9 +285,10 @@ static struct request_internal *request_create(struct server_peer *peer,
     request->public.message_length = frame->header.body_length - FRAME_ENVELOPE_SIZE;
     request->public.payload = frame->payload_discarded ? NULL : frame->payload;
     request->public.payload_length = frame->header.payload_length;
-    request->public.deadline = frame->envelope.timeout_us
-                                   ? deadline_after_ns(frame->envelope.timeout_us * CLOCK_NS_PER_US)
-                                   : DEADLINE_NEVER;
+    uint64_t timeout_us = frame->envelope.timeout_us;
+    request->public.deadline = timeout_us == 0 || timeout_us > DEADLINE_NEVER / CLOCK_NS_PER_US
+                                   ? DEADLINE_NEVER
+                                   : deadline_after_ns(timeout_us * CLOCK_NS_PER_US);
     wire_writer_init(&request->public.reply);
     atomic_fetch_add(&peer->references, 1);
     atomic_fetch_add(&peer->in_flight, 1);
@@ -325,10 +330,19 @@ static void server_frame_received(struct connection *connection, struct incoming
     const struct rpc_service *service;
     request->method = find_method(server, frame->envelope.service_id, frame->envelope.method_id,
                                   &service);
+    /* Back-pressure: a client that sends without reading replies cannot make the
+     * server hold more than max_in_flight requests of it. */
+    if (atomic_load(&peer->in_flight) >= server->options.max_in_flight &&
+        !atomic_exchange(&peer->reading_paused, true))
+        connection_pause_reading(connection, true);
     char message[160];
     int status = admission_status(request, frame, service, message, sizeof(message));
     if (status != 0) {
         log_debug("refusing request from %s: %s", connection_peer(connection), message);
+        free(request->body); /* a refusal needs only the envelope */
+        request->body = NULL;
+        request->public.message = NULL;
+        request->public.message_length = 0;
         rpc_request_fail(&request->public, status, "%s", message);
         return;
     }
@@ -565,6 +579,16 @@ void rpc_server_destroy(struct rpc_server *server)
     if (!server)
         return;
     rpc_server_stop(server, 5 * CLOCK_NS_PER_S);
+    pthread_mutex_lock(&server->peers_lock);
+    size_t busy = server->peer_count;
+    pthread_mutex_unlock(&server->peers_lock);
+    if (busy) {
+        /* A handler still owes a reply and will touch the server and its loops when it
+         * answers: leaking them is the only safe choice this late. */
+        log_error("%s: %zu connections still have requests in flight; not freeing the server",
+                  server->name, busy);
+        return;
+    }
     worker_pool_destroy(server->workers);
     for (size_t i = 0; i < server->loop_count; i++)
         event_loop_destroy(server->loops[i]);

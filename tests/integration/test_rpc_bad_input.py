@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from conftest import Daemon
+
 import chainfs_wire as wire
 
 
@@ -123,3 +125,38 @@ def test_many_requests_pipelined_on_one_connection(node):
             assert status == wire.OK
             seen[request_id] = message
     assert seen == {i: b"%d" % i for i in range(1, 501)}
+
+
+def resident_mib(pid):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0
+
+
+def test_client_that_never_reads_cannot_grow_server_memory(tmp_path):
+    """Regression: the server kept reading requests from a client that never read its
+    replies, holding every request and reply; memory grew without bound."""
+    daemon = Daemon(tmp_path, settings=["rpc.max_in_flight=16"])
+    try:
+        before = resident_mib(daemon.process.pid)
+        with wire.connect(daemon.address) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(0.5)
+            payload = b"p" * (1 << 20)
+            sent = 0
+            deadline = time.monotonic() + 20
+            try:
+                while sent < 300 and time.monotonic() < deadline:
+                    sock.sendall(wire.frame(sent + 1, wire.SYSTEM_SERVICE, wire.ECHO, payload=payload))
+                    sent += 1
+            except socket.timeout:
+                pass  # the server stopped reading: back-pressure reached us
+            grown = resident_mib(daemon.process.pid) - before
+            assert grown < 120, "server grew by %.0f MiB after %d requests" % (grown, sent)
+            assert sent < 300, "the server never pushed back"
+        assert healthy(daemon.address)
+    finally:
+        assert daemon.stop() == 0
+        daemon.assert_clean_log()

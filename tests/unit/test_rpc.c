@@ -4,7 +4,11 @@
  * cancellation, the in-flight limit, reconnecting after a server restart, and a
  * graceful stop that finishes requests in flight.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -258,16 +262,18 @@ static void deadline_and_cancel_end_calls(void **state)
     assert_int_equal(system_health_query(fixture->client, fixture->address, CLOCK_NS_PER_S, &health), 0);
 }
 
-static void in_flight_limit_answers_busy(void **state)
+static void in_flight_limit_bounds_concurrency(void **state)
 {
     struct fixture *fixture = *state;
     stop_server(fixture);
     start_server(fixture, "127.0.0.1:0", 2);
     completions = 0;
     struct sleeper sleepers[6];
+    uint64_t started = clock_now_ns();
     for (int i = 0; i < 6; i++)
         start_sleep(fixture, &sleepers[i], 300, 0);
     wait_completions(6);
+    uint64_t elapsed = clock_now_ns() - started;
     int ok = 0, busy = 0;
     for (int i = 0; i < 6; i++) {
         if (sleepers[i].call.status == 0)
@@ -276,8 +282,11 @@ static void in_flight_limit_answers_busy(void **state)
             busy++;
         rpc_call_release(&sleepers[i].call);
     }
-    assert_int_equal(ok, 2);
-    assert_int_equal(busy, 4);
+    /* The server stops reading at the limit (back-pressure) and answers what it had
+     * already read beyond it with BUSY: never more than 2 sleep at once. */
+    assert_int_equal(ok + busy, 6);
+    assert_true(ok >= 2);
+    assert_true(elapsed >= (uint64_t)((ok + 1) / 2) * 300 * CLOCK_NS_PER_MS);
 }
 
 static void client_reconnects_after_server_restart(void **state)
@@ -367,6 +376,49 @@ static void many_threads_share_one_connection(void **state)
     }
 }
 
+/* Regression: the timeout scan looked at the first 64 sessions of a loop only, so calls
+ * to the 65th peer and beyond never timed out. */
+static void calls_to_many_silent_peers_all_time_out(void **state)
+{
+    struct fixture *fixture = *state;
+    enum { PEERS = 80 };
+    int listeners[PEERS];
+    struct sleeper calls[PEERS];
+    completions = 0;
+    for (int i = 0; i < PEERS; i++) {
+        /* a socket that accepts connections (backlog) but never answers */
+        listeners[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t length = sizeof(address);
+        assert_int_equal(bind(listeners[i], (struct sockaddr *)&address, sizeof(address)), 0);
+        assert_int_equal(listen(listeners[i], 4), 0);
+        getsockname(listeners[i], (struct sockaddr *)&address, &length);
+        char text[ADDRESS_TEXT_MAX];
+        snprintf(text, sizeof(text), "127.0.0.1:%u", ntohs(address.sin_port));
+        rpc_call_init(&calls[i].call, SYSTEM_SERVICE_ID, SYSTEM_METHOD_HEALTH);
+        calls[i].call.timeout_ns = 100 * CLOCK_NS_PER_MS;
+        calls[i].call.on_complete = note_completion;
+        calls[i].call.user_data = &calls[i];
+        assert_int_equal(rpc_call_start(fixture->client, text, &calls[i].call), 0);
+    }
+    uint64_t deadline = deadline_after_ns(3 * CLOCK_NS_PER_S);
+    pthread_mutex_lock(&order_lock);
+    while (completions < PEERS && !deadline_expired(deadline)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&order_signal, &order_lock, &until);
+    }
+    int done = completions;
+    pthread_mutex_unlock(&order_lock);
+    assert_int_equal(done, PEERS);
+    for (int i = 0; i < PEERS; i++) {
+        assert_int_equal(calls[i].call.status, CHAINFS_TIMEOUT);
+        rpc_call_release(&calls[i].call);
+        close(listeners[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,10 +428,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(errors_carry_status_and_message, setup, teardown),
         cmocka_unit_test_setup_teardown(replies_come_back_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(deadline_and_cancel_end_calls, setup, teardown),
-        cmocka_unit_test_setup_teardown(in_flight_limit_answers_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(in_flight_limit_bounds_concurrency, setup, teardown),
         cmocka_unit_test_setup_teardown(client_reconnects_after_server_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(graceful_stop_finishes_requests_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(many_threads_share_one_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(calls_to_many_silent_peers_all_time_out, setup, teardown),
     };
     return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
 }
