@@ -13,9 +13,13 @@
  * Pending versions survive: the replication layer decides to commit or abort them.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define LOG_COMPONENT "storage"
 #include "chainfs/error.h"
@@ -126,13 +130,34 @@ static void free_index(struct chunk_engine *engine)
     chunk_index_destroy(&engine->index);
 }
 
+/* Takes the target's lock file: one engine per target directory, across processes
+ * (LMDB and the bitmaps assume a single owner). The kernel drops it when the owner
+ * dies, so a crashed process never blocks its restart. */
+static int lock_target(struct chunk_engine *engine, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/LOCK", dir);
+    engine->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (engine->lock_fd < 0) {
+        log_error("cannot open %s: %s", path, strerror(errno));
+        return CHAINFS_IO;
+    }
+    if (flock(engine->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        log_error("target %s is already open", dir);
+        return errno == EWOULDBLOCK ? CHAINFS_BUSY : CHAINFS_IO;
+    }
+    return CHAINFS_OK;
+}
+
 static int open_parts(struct chunk_engine *engine, const char *dir)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         log_error("cannot create %s: %s", dir, strerror(errno));
         return CHAINFS_IO;
     }
-    int result = chunk_index_init(&engine->index);
+    int result = lock_target(engine, dir);
+    if (result == CHAINFS_OK)
+        result = chunk_index_init(&engine->index);
     if (result == CHAINFS_OK)
         result = block_pool_open(dir, engine->options.capacity_bytes,
                                  engine->options.grow_bytes, &engine->pool);
@@ -152,6 +177,7 @@ int chunk_engine_open(const char *dir, const struct chunk_engine_options *option
     if (engine == NULL)
         return CHAINFS_NO_MEMORY;
     engine->options = *options;
+    engine->lock_fd = -1;
     pthread_mutex_init(&engine->lock, NULL);
     int result = check_options(&engine->options);
     if (result == CHAINFS_OK)
@@ -177,6 +203,8 @@ void chunk_engine_close(struct chunk_engine *engine)
     block_io_close(engine->io);
     metadata_store_close(engine->store);
     block_pool_close(engine->pool);
+    if (engine->lock_fd >= 0)
+        close(engine->lock_fd);
     pthread_mutex_destroy(&engine->lock);
     free(engine);
 }

@@ -56,8 +56,9 @@ struct chunk_engine_options {
 
 /* Opens the target in dir (creating what is missing) and recovers it: rebuilds the
  * index and the block bitmaps from the metadata; blocks no metadata references are
- * free. 0, CHAINFS_INVALID_ARGUMENT (bad options), CHAINFS_MALFORMED / CHAINFS_INTERNAL
- * (corrupt metadata), CHAINFS_IO. */
+ * free. 0, CHAINFS_INVALID_ARGUMENT (bad options), CHAINFS_BUSY (the target is open
+ * already, in this or another process), CHAINFS_MALFORMED / CHAINFS_INTERNAL (corrupt
+ * metadata), CHAINFS_IO. */
 int chunk_engine_open(const char *dir, const struct chunk_engine_options *options,
                       struct chunk_engine **engine_out);
 

@@ -25,6 +25,7 @@ struct chunk_engine_counters {
 
 struct chunk_engine {
     struct chunk_engine_options options;
+    int lock_fd; /* holds the flock on <dir>/LOCK */
     pthread_mutex_t lock;
     struct chunk_index index;
     struct block_pool *pool;

@@ -530,6 +530,20 @@ static void test_synchronous_fallback_with_sync(void **state)
     expect_content(fixture->engine, &id, data, sizeof(data), 0);
 }
 
+static void test_second_open_is_refused(void **state)
+{
+    struct fixture *fixture = *state;
+    struct chunk_engine *second = NULL;
+    assert_int_equal(chunk_engine_open(fixture->dir, &fixture->options, &second), CHAINFS_BUSY);
+    assert_null(second);
+    struct chunk_engine_options too_large = fixture->options;
+    too_large.chunk_size_limit = BLOCK_SIZE_MAX + 1;
+    char other[256];
+    assert_int_equal(make_scratch_dir(other, sizeof(other), "options"), 0);
+    assert_int_equal(chunk_engine_open(other, &too_large, &second), CHAINFS_INVALID_ARGUMENT);
+    remove_tree(other);
+}
+
 /* Concurrent writers (each owning its chunks) and readers that check every CRC. */
 #define WRITERS 3
 #define READERS 2
@@ -622,6 +636,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_restores_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_synchronous_fallback_with_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_open_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers_and_readers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
