@@ -6,6 +6,7 @@
  * block meanwhile only drops the version's hold, and the block is freed when this
  * read lets go, so the read returns the old version whole, never a mix.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "chainfs/error.h"
@@ -29,10 +30,29 @@ static int pin_version(struct chunk_engine *engine, const struct chunk_id *id, u
     return CHAINFS_OK;
 }
 
-/* Copies bytes [offset, offset + length) of a version into buffer. */
+static bool is_aligned(uint64_t value)
+{
+    return value % ALIGNED_BUFFER_ALIGNMENT == 0;
+}
+
+/* Checks a read of the whole version against its CRC. */
+static int check_whole(const struct chunk_version *version, uint64_t offset, uint64_t length,
+                       const void *buffer)
+{
+    if (offset == 0 && length == version->length && crc32c(0, buffer, length) != version->crc)
+        return CHAINFS_CHECKSUM;
+    return CHAINFS_OK;
+}
+
+/* Copies bytes [offset, offset + length) of a version into buffer: straight into it
+ * when buffer, offset and length suit O_DIRECT, else through an aligned bounce buffer. */
 static int copy_out(struct chunk_engine *engine, const struct chunk_version *version,
                     uint64_t offset, uint64_t length, void *buffer)
 {
+    if (is_aligned((uintptr_t)buffer) && is_aligned(offset) && is_aligned(length)) {
+        int result = chunk_engine_read_block(engine, version->block, offset, buffer, length);
+        return result == CHAINFS_OK ? check_whole(version, offset, length, buffer) : result;
+    }
     uint64_t start = offset & ~(uint64_t)(ALIGNED_BUFFER_ALIGNMENT - 1);
     uint64_t span = aligned_buffer_round_up(offset + length) - start;
     void *bounce = aligned_buffer_alloc(span);
@@ -41,9 +61,7 @@ static int copy_out(struct chunk_engine *engine, const struct chunk_version *ver
     int result = chunk_engine_read_block(engine, version->block, start, bounce, span);
     if (result == CHAINFS_OK) {
         memcpy(buffer, (char *)bounce + (offset - start), length);
-        if (offset == 0 && length == version->length &&
-            crc32c(0, buffer, length) != version->crc)
-            result = CHAINFS_CHECKSUM;
+        result = check_whole(version, offset, length, buffer);
     }
     aligned_buffer_free(bounce, span);
     return result;

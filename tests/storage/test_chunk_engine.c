@@ -3,7 +3,8 @@
  * version rules of prepare/commit/abort, reads during updates, copy-on-write block
  * release, appends in place, truncate, removal, last chunk, NO_SPACE, bad input that
  * changes nothing, reopening, the synchronous I/O fallback, and concurrent writers
- * and readers. Each test uses its own scratch target directory.
+ * and readers. Each test uses its own scratch target directory. One white-box test
+ * pins a block through the engine's internals to make a read in flight deterministic.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -16,8 +17,10 @@
 #include <cmocka.h>
 
 #include "chainfs/error.h"
+#include "common/aligned_buffer.h"
 #include "common/crc32c.h"
 #include "storage/chunk_engine.h"
+#include "storage/chunk_engine_internal.h"
 #include "storage_test_util.h"
 
 #define KiB 1024ULL
@@ -530,6 +533,64 @@ static void test_synchronous_fallback_with_sync(void **state)
     expect_content(fixture->engine, &id, data, sizeof(data), 0);
 }
 
+static void test_aligned_read_goes_direct(void **state)
+{
+    struct fixture *fixture = *state;
+    struct chunk_id id = chunk_id_make(70, 0);
+    char *data = malloc(256 * KiB);
+    fill_pattern(data, 256 * KiB, 13);
+    write_chunk(fixture->engine, &id, 0, data, 256 * KiB);
+    void *aligned = aligned_buffer_alloc(256 * KiB);
+    struct chunk_read_result result;
+    assert_int_equal(chunk_engine_read(fixture->engine, &id, 4 * KiB, 8 * KiB, aligned, 0,
+                                       &result),
+                     CHAINFS_OK);
+    assert_int_equal(result.bytes_read, 8 * KiB);
+    assert_memory_equal(aligned, data + 4 * KiB, 8 * KiB);
+    assert_int_equal(chunk_engine_read(fixture->engine, &id, 0, 256 * KiB, aligned, 0, &result),
+                     CHAINFS_OK);
+    assert_memory_equal(aligned, data, 256 * KiB);
+    aligned_buffer_free(aligned, 256 * KiB);
+    free(data);
+}
+
+/* A commit that replaces a block a read still uses leaves the block allocated until the
+ * read lets go (the read is simulated by pinning the block as chunk_engine_read does). */
+static void test_replaced_block_waits_for_reader(void **state)
+{
+    struct fixture *fixture = *state;
+    struct chunk_engine *engine = fixture->engine;
+    struct chunk_id id = chunk_id_make(80, 0);
+    write_chunk(engine, &id, 0, "old", 3);
+    pthread_mutex_lock(&engine->lock);
+    struct block_reference *pinned = chunk_index_find(&engine->index, &id)->committed_block;
+    block_reference_acquire_reader(pinned);
+    pthread_mutex_unlock(&engine->lock);
+
+    write_chunk(engine, &id, 0, "new", 3);
+    struct chunk_engine_stats stats;
+    chunk_engine_get_stats(engine, &stats);
+    assert_int_equal(stats.used_blocks, 2);
+    assert_int_equal(stats.referenced_blocks, 1);
+    assert_int_equal(stats.held_blocks, 1);
+    assert_int_equal(chunk_engine_check(engine), CHAINFS_OK);
+    /* A new chunk cannot get the pinned block. */
+    struct chunk_id other = chunk_id_make(80, 1);
+    write_chunk(engine, &other, 0, "x", 1);
+    struct chunk_metadata metadata;
+    assert_int_equal(chunk_engine_stat(engine, &other, &metadata), CHAINFS_OK);
+    assert_false(metadata.committed.block.index == pinned->location.index);
+
+    pthread_mutex_lock(&engine->lock);
+    block_reference_release_reader(pinned, engine->pool, &engine->references);
+    pthread_mutex_unlock(&engine->lock);
+    chunk_engine_get_stats(engine, &stats);
+    assert_int_equal(stats.used_blocks, 2);
+    assert_int_equal(stats.held_blocks, 0);
+    assert_int_equal(chunk_engine_check(engine), CHAINFS_OK);
+    expect_content(engine, &id, "new", 3, 0);
+}
+
 static void test_second_open_is_refused(void **state)
 {
     struct fixture *fixture = *state;
@@ -636,6 +697,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_restores_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_synchronous_fallback_with_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aligned_read_goes_direct, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replaced_block_waits_for_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_open_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers_and_readers, setup, teardown),
     };
