@@ -105,6 +105,14 @@ int chunk_engine_prepare_truncate(struct chunk_engine *engine, const struct chun
                                   uint64_t length, uint64_t chain_version,
                                   struct chunk_update *update);
 
+/* Replaces the whole chunk with data[0..length) and commits it at once as `version`
+ * (any version >= 1, recorded with chain_version), dropping a pending version: the
+ * full-chunk replace a recovering replica receives (DESIGN §7, recovery). Creates the
+ * chunk when missing. update->in_place is false. */
+int chunk_engine_install(struct chunk_engine *engine, const struct chunk_id *id,
+                         const void *data, uint64_t length, uint64_t version,
+                         uint64_t chain_version, struct chunk_update *update);
+
 /* Makes pending version `version` the committed one and frees the old block. */
 int chunk_engine_commit(struct chunk_engine *engine, const struct chunk_id *id,
                         uint64_t version);
@@ -153,7 +161,7 @@ struct chunk_engine_stats {
     uint64_t referenced_blocks; /* distinct blocks named by committed or pending versions */
     uint64_t held_blocks;       /* replaced blocks still held by reads in flight */
     struct block_class_usage classes[BLOCK_CLASS_COUNT];
-    uint64_t reads, prepares, commits, aborts, removes, in_place_appends;
+    uint64_t reads, prepares, commits, aborts, removes, in_place_appends, installs;
     bool uses_uring;
 };
 

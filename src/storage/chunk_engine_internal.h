@@ -20,7 +20,7 @@
 #include "storage/metadata_store.h"
 
 struct chunk_engine_counters {
-    uint64_t reads, prepares, commits, aborts, removes, in_place_appends;
+    uint64_t reads, prepares, commits, aborts, removes, in_place_appends, installs;
 };
 
 struct chunk_engine {

@@ -163,6 +163,7 @@ void chunk_engine_get_stats(struct chunk_engine *engine, struct chunk_engine_sta
     stats->aborts = counters->aborts;
     stats->removes = counters->removes;
     stats->in_place_appends = counters->in_place_appends;
+    stats->installs = counters->installs;
     stats->uses_uring = block_io_uses_uring(engine->io);
     pthread_mutex_unlock(&engine->lock);
     free(census.blocks);

@@ -16,6 +16,10 @@
  * the fresh block: it writes past the committed length (rewriting the partial sector
  * before it with the same bytes), where no reader and no committed CRC looks; its CRC
  * continues the committed one, and only step 3 makes the bytes part of a version.
+ *
+ * An install (full-chunk replace for replica recovery) follows the same steps but its
+ * record in step 3 makes the new content the committed version at once and drops any
+ * pending version; the replaced blocks are released in step 4.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +34,8 @@
 /* What an update does, and its content once planned. */
 struct update_plan {
     bool truncate;
+    bool install;            /* replace the whole chunk and commit it at once */
+    uint64_t install_version;
     uint64_t offset;     /* write: where data goes */
     const void *data;
     uint64_t length;     /* write: bytes of data; truncate: the new chunk length */
@@ -42,7 +48,7 @@ struct update_plan {
 
 static uint64_t new_length_of(const struct update_plan *plan)
 {
-    if (plan->truncate)
+    if (plan->truncate || plan->install)
         return plan->length;
     uint64_t end = plan->offset + plan->length;
     return end > plan->old.length ? end : plan->old.length;
@@ -50,7 +56,7 @@ static uint64_t new_length_of(const struct update_plan *plan)
 
 static bool appends_in_place(const struct update_plan *plan)
 {
-    return !plan->truncate && plan->length > 0 && plan->old_block != NULL &&
+    return !plan->truncate && !plan->install && plan->length > 0 && plan->old_block != NULL &&
            plan->offset == plan->old.length &&
            plan->offset + plan->length <= block_class_size(plan->old.block.block_class);
 }
@@ -60,7 +66,8 @@ static int claim(struct chunk_engine *engine, const struct chunk_id *id,
                  struct update_plan *plan, struct chunk_entry **entry_out)
 {
     struct chunk_entry *entry = chunk_index_find(&engine->index, id);
-    if (entry != NULL && (entry->busy || chunk_metadata_has_pending(&entry->metadata)))
+    if (entry != NULL && (entry->busy || (!plan->install &&
+                                          chunk_metadata_has_pending(&entry->metadata))))
         return CHAINFS_BUSY;
     if (entry == NULL && plan->truncate)
         return CHAINFS_NOT_FOUND;
@@ -117,7 +124,7 @@ static int write_append(struct chunk_engine *engine, struct update_plan *plan)
 static int write_copy(struct chunk_engine *engine, struct update_plan *plan)
 {
     uint64_t length = plan->new.length;
-    uint64_t keep = plan->old.length < length ? plan->old.length : length;
+    uint64_t keep = plan->install ? 0 : plan->old.length < length ? plan->old.length : length;
     uint64_t span = aligned_buffer_round_up(length);
     char *buffer = aligned_buffer_alloc(span);
     if (buffer == NULL)
@@ -126,7 +133,9 @@ static int write_copy(struct chunk_engine *engine, struct update_plan *plan)
                           : CHAINFS_OK;
     if (result == CHAINFS_OK) {
         memset(buffer + keep, 0, span - keep);
-        if (!plan->truncate && plan->length > 0)
+        if (plan->install && length > 0)
+            memcpy(buffer, plan->data, length);
+        else if (!plan->truncate && plan->length > 0)
             memcpy(buffer + plan->offset, plan->data, plan->length);
         plan->new.crc = crc32c(0, buffer, length);
         result = chunk_engine_write_block(engine, plan->new_block->location, 0, buffer, span);
@@ -161,11 +170,22 @@ static void finish(struct chunk_engine *engine, struct chunk_entry *entry,
             chunk_index_remove(&engine->index, entry);
         return;
     }
-    entry->metadata.pending = plan->new;
-    entry->pending_block = plan->new_block;
     if (plan->new_block != NULL)
         plan->new_block->versions++;
     entry->persisted = true;
+    if (plan->install) {
+        block_reference_release_version(entry->pending_block, engine->pool, &engine->references);
+        block_reference_release_version(entry->committed_block, engine->pool,
+                                        &engine->references);
+        entry->metadata.committed = plan->new;
+        entry->metadata.pending = (struct chunk_version){.block = {BLOCK_CLASS_NONE, 0}};
+        entry->committed_block = plan->new_block;
+        entry->pending_block = NULL;
+        engine->counters.installs++;
+        return;
+    }
+    entry->metadata.pending = plan->new;
+    entry->pending_block = plan->new_block;
     engine->counters.prepares++;
     if (plan->new_block != NULL && plan->new_block == plan->old_block)
         engine->counters.in_place_appends++;
@@ -183,7 +203,7 @@ static int prepare(struct chunk_engine *engine, const struct chunk_id *id,
     if (status != CHAINFS_OK)
         return status;
 
-    plan->new.version = plan->old.version + 1;
+    plan->new.version = plan->install ? plan->install_version : plan->old.version + 1;
     plan->new.chain_version = plan->chain_version;
     plan->new.block = plan->new_block != NULL ? plan->new_block->location
                                               : (struct block_location){BLOCK_CLASS_NONE, 0};
@@ -191,6 +211,10 @@ static int prepare(struct chunk_engine *engine, const struct chunk_id *id,
     if (status == CHAINFS_OK) {
         struct metadata_change change = {.remove = false, .metadata = metadata};
         change.metadata.pending = plan->new;
+        if (plan->install) {
+            change.metadata.committed = plan->new;
+            change.metadata.pending = (struct chunk_version){.block = {BLOCK_CLASS_NONE, 0}};
+        }
         status = metadata_store_apply(engine->store, &change, 1);
     }
     pthread_mutex_lock(&engine->lock);
@@ -223,5 +247,17 @@ int chunk_engine_prepare_truncate(struct chunk_engine *engine, const struct chun
         return CHAINFS_INVALID_ARGUMENT;
     struct update_plan plan = {.truncate = true, .length = length,
                                .chain_version = chain_version};
+    return prepare(engine, id, &plan, update);
+}
+
+int chunk_engine_install(struct chunk_engine *engine, const struct chunk_id *id,
+                         const void *data, uint64_t length, uint64_t version,
+                         uint64_t chain_version, struct chunk_update *update)
+{
+    if (length > engine->options.chunk_size_limit || (data == NULL && length > 0) ||
+        version == 0)
+        return CHAINFS_INVALID_ARGUMENT;
+    struct update_plan plan = {.install = true, .install_version = version, .data = data,
+                               .length = length, .chain_version = chain_version};
     return prepare(engine, id, &plan, update);
 }

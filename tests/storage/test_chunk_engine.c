@@ -591,6 +591,43 @@ static void test_replaced_block_waits_for_reader(void **state)
     expect_content(engine, &id, "new", 3, 0);
 }
 
+static void test_install_replaces_and_commits(void **state)
+{
+    struct fixture *fixture = *state;
+    struct chunk_engine *engine = fixture->engine;
+    struct chunk_id id = chunk_id_make(90, 0);
+    char data[100000];
+    fill_pattern(data, sizeof(data), 14);
+    struct chunk_update update;
+    assert_int_equal(chunk_engine_install(engine, &id, data, sizeof(data), 0, 3, &update),
+                     CHAINFS_INVALID_ARGUMENT);
+    assert_int_equal(chunk_engine_install(engine, &id, data, sizeof(data), 5, 3, &update),
+                     CHAINFS_OK);
+    assert_int_equal(update.version, 5);
+    assert_int_equal(update.crc, crc32c(0, data, sizeof(data)));
+    expect_content(engine, &id, data, sizeof(data), 0);
+
+    /* A shorter install replaces the content exactly and drops a pending version. */
+    assert_int_equal(chunk_engine_prepare_update(engine, &id, 0, "pending", 7, 3, &update),
+                     CHAINFS_OK);
+    assert_int_equal(update.version, 6);
+    assert_int_equal(chunk_engine_install(engine, &id, data + 7, 5000, 9, 4, &update),
+                     CHAINFS_OK);
+    struct chunk_metadata metadata;
+    assert_int_equal(chunk_engine_stat(engine, &id, &metadata), CHAINFS_OK);
+    assert_int_equal(metadata.committed.version, 9);
+    assert_int_equal(metadata.committed.chain_version, 4);
+    assert_int_equal(metadata.pending.version, 0);
+    expect_content(engine, &id, data + 7, 5000, 0);
+    struct chunk_engine_stats stats;
+    chunk_engine_get_stats(engine, &stats);
+    assert_int_equal(stats.used_blocks, 1);
+    assert_int_equal(stats.installs, 2);
+    reopen(fixture);
+    expect_content(fixture->engine, &id, data + 7, 5000, 0);
+    assert_int_equal(chunk_engine_check(fixture->engine), CHAINFS_OK);
+}
+
 static void test_second_open_is_refused(void **state)
 {
     struct fixture *fixture = *state;
@@ -699,6 +736,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_synchronous_fallback_with_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aligned_read_goes_direct, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replaced_block_waits_for_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_install_replaces_and_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_open_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers_and_readers, setup, teardown),
     };

@@ -2,8 +2,8 @@
  * test_chunk_engine_crash.c - crash consistency of the chunk engine (issue 5 item 2).
  *
  * Each round forks a child that opens the target (recovering it) and runs a storm of
- * writes, appends, truncates, aborted updates and removals on 16 chunks from two
- * threads; the parent kills it with SIGKILL after a random 50-200 ms. Before each
+ * writes, appends, truncates, installs, aborted updates and removals on 16 chunks
+ * from two threads; the parent kills it with SIGKILL after a random 50-200 ms. Before each
  * update the child sends the parent an INTENT record (chunk, resulting exists /
  * version / length / CRC), after it an ACK record; records are smaller than
  * PIPE_BUF, so each reaches the pipe whole, and the parent drains the pipe after the
@@ -150,6 +150,27 @@ static void load_chunk(struct writer *writer, unsigned chunk)
                                                  result.chunk_length, result.crc};
 }
 
+/* Replaces a chunk whole with fresh content, committed at once two versions ahead. */
+static void install_chunk(struct writer *writer, unsigned chunk, uint8_t *content)
+{
+    struct chunk_id id = chunk_of(chunk);
+    uint64_t length = next_random(&writer->random) % CHUNK_LIMIT;
+    fill_pattern(content, length, next_random(&writer->random));
+    struct chunk_state next = {1, writer->states[chunk].version + 2, length,
+                               crc32c(0, content, length)};
+    send_record(writer->log_fd, RECORD_INTENT, chunk, false, &next);
+    struct chunk_update update;
+    int status = chunk_engine_install(writer->engine, &id, content, length, next.version, 1,
+                                      &update);
+    if (status != CHAINFS_OK)
+        fail_child("install", chunk, status);
+    if (update.crc != next.crc)
+        fail_child("the CRC of an install", chunk, CHAINFS_CHECKSUM);
+    writer->states[chunk] = next;
+    memcpy(writer->contents[chunk], content, length);
+    send_record(writer->log_fd, RECORD_ACK, chunk, false, &next);
+}
+
 /* Computes the next update of a chunk in `content` (a copy) and applies it. */
 static void update_chunk(struct writer *writer, unsigned chunk, uint8_t *content)
 {
@@ -166,6 +187,10 @@ static void update_chunk(struct writer *writer, unsigned chunk, uint8_t *content
             fail_child("remove", chunk, status);
         *old = gone;
         send_record(writer->log_fd, RECORD_ACK, chunk, false, old);
+        return;
+    }
+    if (choice < 25 && choice >= 20) {
+        install_chunk(writer, chunk, content);
         return;
     }
     if (choice < 20) {
