@@ -628,6 +628,62 @@ static void test_install_replaces_and_commits(void **state)
     assert_int_equal(chunk_engine_check(fixture->engine), CHAINFS_OK);
 }
 
+static void test_largest_class(void **state)
+{
+    struct fixture *fixture = *state;
+    chunk_engine_close(fixture->engine);
+    fixture->options.chunk_size_limit = 0; /* the default: 64 MiB */
+    assert_int_equal(chunk_engine_open(fixture->dir, &fixture->options, &fixture->engine),
+                     CHAINFS_OK);
+    uint64_t size = BLOCK_SIZE_MAX;
+    char *data = malloc(size);
+    fill_pattern(data, size, 15);
+    struct chunk_id id = chunk_id_make(95, 0);
+    write_chunk(fixture->engine, &id, 0, data, 3 * 1024 * KiB);
+    write_chunk(fixture->engine, &id, 3 * 1024 * KiB, data + 3 * 1024 * KiB,
+                size - 3 * 1024 * KiB);
+    struct chunk_engine_stats stats;
+    chunk_engine_get_stats(fixture->engine, &stats);
+    assert_int_equal(stats.classes[BLOCK_CLASS_COUNT - 1].used_blocks, 1);
+    assert_int_equal(stats.used_blocks, 1);
+    char *buffer = malloc(size);
+    struct chunk_read_result result;
+    assert_int_equal(chunk_engine_read(fixture->engine, &id, 0, size, buffer, 0, &result),
+                     CHAINFS_OK);
+    assert_int_equal(result.bytes_read, size);
+    assert_true(memcmp(buffer, data, size) == 0);
+    struct chunk_update update;
+    assert_int_equal(chunk_engine_prepare_update(fixture->engine, &id, size, "x", 1, 7, &update),
+                     CHAINFS_INVALID_ARGUMENT);
+    free(buffer);
+    free(data);
+}
+
+/* Metadata naming a block its file does not have is refused at open, not served. */
+static void test_recovery_refuses_a_block_outside_its_file(void **state)
+{
+    struct fixture *fixture = *state;
+    struct chunk_id id = chunk_id_make(96, 0);
+    write_chunk(fixture->engine, &id, 0, "data", 4);
+    chunk_engine_close(fixture->engine);
+    fixture->engine = NULL;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/blocks-64K", fixture->dir);
+    assert_int_equal(truncate(path, 0), 0);
+    assert_int_equal(chunk_engine_open(fixture->dir, &fixture->options, &fixture->engine),
+                     CHAINFS_INTERNAL);
+    assert_null(fixture->engine);
+    /* A longer file than the metadata needs is fine: the extra blocks are free. */
+    assert_int_equal(truncate(path, 8 * 64 * KiB), 0);
+    assert_int_equal(chunk_engine_open(fixture->dir, &fixture->options, &fixture->engine),
+                     CHAINFS_OK);
+    struct chunk_engine_stats stats;
+    chunk_engine_get_stats(fixture->engine, &stats);
+    assert_int_equal(stats.classes[0].file_blocks, 8);
+    assert_int_equal(stats.classes[0].used_blocks, 1);
+    assert_int_equal(chunk_engine_check(fixture->engine), CHAINFS_OK);
+}
+
 static void test_second_open_is_refused(void **state)
 {
     struct fixture *fixture = *state;
@@ -737,6 +793,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_aligned_read_goes_direct, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replaced_block_waits_for_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_install_replaces_and_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_largest_class, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_refuses_a_block_outside_its_file, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_second_open_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers_and_readers, setup, teardown),
     };
