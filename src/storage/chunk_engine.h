@@ -162,6 +162,7 @@ struct chunk_engine_stats {
     uint64_t held_blocks;       /* replaced blocks still held by reads in flight */
     struct block_class_usage classes[BLOCK_CLASS_COUNT];
     uint64_t reads, prepares, commits, aborts, removes, in_place_appends, installs;
+    uint64_t metadata_transactions, metadata_batches; /* group commit: batches per txn */
     bool uses_uring;
 };
 

@@ -166,6 +166,8 @@ void chunk_engine_get_stats(struct chunk_engine *engine, struct chunk_engine_sta
     stats->installs = counters->installs;
     stats->uses_uring = block_io_uses_uring(engine->io);
     pthread_mutex_unlock(&engine->lock);
+    metadata_store_commit_counts(engine->store, &stats->metadata_transactions,
+                                 &stats->metadata_batches);
     free(census.blocks);
 }
 

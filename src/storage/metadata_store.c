@@ -16,11 +16,26 @@
 
 #define INITIAL_MAP_SIZE (256ULL << 20)
 
+/* A batch waiting in the group-commit queue. */
+struct commit_request {
+    const struct metadata_change *changes;
+    size_t count;
+    int status;
+    bool done;
+    struct commit_request *next;
+};
+
 struct metadata_store {
     MDB_env *env;
     MDB_dbi chunks;
     size_t map_size;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* LMDB access */
+    /* Group commit: batches queue up while one thread (the leader) writes. */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_changed;
+    struct commit_request *queue_head, **queue_tail;
+    bool leader_active;
+    uint64_t transactions, batches; /* written by leaders under queue_lock */
 };
 
 static int status_of(int lmdb_result)
@@ -78,6 +93,9 @@ int metadata_store_open(const char *dir, bool sync, struct metadata_store **stor
     if (store == NULL)
         return CHAINFS_NO_MEMORY;
     pthread_mutex_init(&store->lock, NULL);
+    pthread_mutex_init(&store->queue_lock, NULL);
+    pthread_cond_init(&store->queue_changed, NULL);
+    store->queue_tail = &store->queue_head;
     int result = open_environment(store, path, sync);
     if (result != 0) {
         log_error("cannot open the metadata in %s: %s", path, mdb_strerror(result));
@@ -95,16 +113,16 @@ void metadata_store_close(struct metadata_store *store)
     if (store->env != NULL)
         mdb_env_close(store->env);
     pthread_mutex_destroy(&store->lock);
+    pthread_mutex_destroy(&store->queue_lock);
+    pthread_cond_destroy(&store->queue_changed);
     free(store);
 }
 
-static int write_changes(struct metadata_store *store, const struct metadata_change *changes,
-                         size_t count)
+/* Puts or deletes one batch's records inside txn. */
+static int stage_changes(struct metadata_store *store, MDB_txn *txn,
+                         const struct metadata_change *changes, size_t count)
 {
-    MDB_txn *txn;
-    int result = mdb_txn_begin(store->env, NULL, 0, &txn);
-    if (result != 0)
-        return result;
+    int result = 0;
     for (size_t i = 0; i < count && result == 0; i++) {
         const struct chunk_metadata *metadata = &changes[i].metadata;
         MDB_val key = {CHUNK_ID_SIZE, (void *)metadata->id.bytes};
@@ -119,6 +137,19 @@ static int write_changes(struct metadata_store *store, const struct metadata_cha
         MDB_val value = {sizeof(record), record};
         result = mdb_put(txn, store->chunks, &key, &value, 0);
     }
+    return result;
+}
+
+/* Writes the batches of a request list in one LMDB transaction. */
+static int write_requests(struct metadata_store *store, struct commit_request *requests)
+{
+    MDB_txn *txn;
+    int result = mdb_txn_begin(store->env, NULL, 0, &txn);
+    if (result != 0)
+        return result;
+    for (struct commit_request *request = requests; request != NULL && result == 0;
+         request = request->next)
+        result = stage_changes(store, txn, request->changes, request->count);
     if (result != 0) {
         mdb_txn_abort(txn);
         return result;
@@ -126,20 +157,77 @@ static int write_changes(struct metadata_store *store, const struct metadata_cha
     return mdb_txn_commit(txn);
 }
 
-int metadata_store_apply(struct metadata_store *store, const struct metadata_change *changes,
-                         size_t count)
+/* write_requests, growing the map while it is full (LMDB access locked). */
+static int write_growing(struct metadata_store *store, struct commit_request *requests)
 {
-    pthread_mutex_lock(&store->lock);
-    int result = write_changes(store, changes, count);
+    int result = write_requests(store, requests);
     while (result == MDB_MAP_FULL) {
         /* No transaction of ours is open (we hold the lock), so the map may grow. */
         store->map_size *= 2;
         result = mdb_env_set_mapsize(store->env, store->map_size);
         if (result == 0)
-            result = write_changes(store, changes, count);
+            result = write_requests(store, requests);
+    }
+    return result;
+}
+
+/* The leader writes a group; when the group fails, each batch is retried alone so one
+ * bad batch cannot fail the others. Sets every request's status. */
+static void write_group(struct metadata_store *store, struct commit_request *group)
+{
+    pthread_mutex_lock(&store->lock);
+    int result = write_growing(store, group);
+    for (struct commit_request *request = group; request != NULL; request = request->next) {
+        if (result != 0 && group->next != NULL) {
+            struct commit_request *next = request->next;
+            request->next = NULL;
+            request->status = status_of(write_growing(store, request));
+            request->next = next;
+        } else {
+            request->status = status_of(result);
+        }
     }
     pthread_mutex_unlock(&store->lock);
-    return status_of(result);
+}
+
+int metadata_store_apply(struct metadata_store *store, const struct metadata_change *changes,
+                         size_t count)
+{
+    struct commit_request request = {changes, count, CHAINFS_OK, false, NULL};
+    pthread_mutex_lock(&store->queue_lock);
+    *store->queue_tail = &request;
+    store->queue_tail = &request.next;
+    while (!request.done && store->leader_active)
+        pthread_cond_wait(&store->queue_changed, &store->queue_lock);
+    if (!request.done) {
+        /* Lead: take everything queued (our batch included) and write it at once. */
+        store->leader_active = true;
+        struct commit_request *group = store->queue_head;
+        store->queue_head = NULL;
+        store->queue_tail = &store->queue_head;
+        pthread_mutex_unlock(&store->queue_lock);
+        write_group(store, group);
+        pthread_mutex_lock(&store->queue_lock);
+        store->transactions++;
+        for (struct commit_request *member = group, *next; member != NULL; member = next) {
+            next = member->next; /* read before done: a member's stack frame may go */
+            member->done = true;
+            store->batches++;
+        }
+        store->leader_active = false;
+        pthread_cond_broadcast(&store->queue_changed);
+    }
+    pthread_mutex_unlock(&store->queue_lock);
+    return request.status;
+}
+
+void metadata_store_commit_counts(struct metadata_store *store, uint64_t *transactions,
+                                  uint64_t *batches)
+{
+    pthread_mutex_lock(&store->queue_lock);
+    *transactions = store->transactions;
+    *batches = store->batches;
+    pthread_mutex_unlock(&store->queue_lock);
 }
 
 static int visit_all(struct metadata_store *store, MDB_txn *txn,

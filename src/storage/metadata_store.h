@@ -11,7 +11,12 @@
  * when it returns and survives the crash of the process, not of the machine. LMDB is
  * copy-on-write either way, so a crash never leaves a half-applied batch.
  *
- * Thread-safe: every call takes the store's mutex (LMDB allows one writer anyway,
+ * Group commit: batches applied by concurrent threads queue up while one of them
+ * writes; the next writer takes the whole queue and commits it in one LMDB
+ * transaction (one pair of syncs for all), then wakes the others. Each batch stays
+ * atomic; if the group's transaction fails, its batches are retried one by one.
+ *
+ * Thread-safe: LMDB access takes the store's mutex (LMDB allows one writer anyway,
  * and holding it lets the map grow safely when a commit finds it full).
  */
 #ifndef CHAINFS_STORAGE_METADATA_STORE_H
@@ -35,10 +40,15 @@ int metadata_store_open(const char *dir, bool sync, struct metadata_store **stor
 
 void metadata_store_close(struct metadata_store *store);
 
-/* Applies all changes in one transaction. 0, CHAINFS_NO_SPACE (disk full) or
- * CHAINFS_IO; on failure nothing changed. */
+/* Applies all changes in one transaction (possibly shared with other threads'
+ * batches). 0, CHAINFS_NO_SPACE (disk full) or CHAINFS_IO; on failure nothing of this
+ * batch changed. Batches applied concurrently must touch different chunks. */
 int metadata_store_apply(struct metadata_store *store, const struct metadata_change *changes,
                          size_t count);
+
+/* Group commits so far (transactions) and the batches they carried. */
+void metadata_store_commit_counts(struct metadata_store *store, uint64_t *transactions,
+                                  uint64_t *batches);
 
 /* Calls visit for every record in key order; stops at the first nonzero return and
  * returns it. A record that does not decode returns CHAINFS_MALFORMED. */

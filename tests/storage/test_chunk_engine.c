@@ -749,9 +749,8 @@ static void *reader_thread(void *argument)
     return NULL;
 }
 
-static void test_concurrent_writers_and_readers(void **state)
+static void run_concurrent_writers_and_readers(struct fixture *fixture)
 {
-    struct fixture *fixture = *state;
     _Atomic int writers_left = WRITERS;
     struct concurrency contexts[WRITERS + READERS];
     pthread_t threads[WRITERS + READERS];
@@ -772,6 +771,30 @@ static void test_concurrent_writers_and_readers(void **state)
     assert_int_equal(stats.used_blocks, WRITERS * CHUNKS_PER_WRITER);
     assert_int_equal(stats.held_blocks, 0);
     assert_true(stats.uses_uring);
+    assert_int_equal(chunk_engine_check(fixture->engine), CHAINFS_OK);
+}
+
+static void test_concurrent_writers_and_readers(void **state)
+{
+    run_concurrent_writers_and_readers(*state);
+}
+
+/* With sync, concurrent commits share LMDB transactions (group commit). */
+static void test_concurrent_writers_with_sync(void **state)
+{
+    struct fixture *fixture = *state;
+    chunk_engine_close(fixture->engine);
+    fixture->options.sync = true;
+    assert_int_equal(chunk_engine_open(fixture->dir, &fixture->options, &fixture->engine),
+                     CHAINFS_OK);
+    run_concurrent_writers_and_readers(fixture);
+    struct chunk_engine_stats stats;
+    chunk_engine_get_stats(fixture->engine, &stats);
+    print_message("group commit: %llu batches in %llu LMDB transactions\n",
+                  (unsigned long long)stats.metadata_batches,
+                  (unsigned long long)stats.metadata_transactions);
+    assert_true(stats.metadata_transactions <= stats.metadata_batches);
+    reopen(fixture);
     assert_int_equal(chunk_engine_check(fixture->engine), CHAINFS_OK);
 }
 
@@ -798,6 +821,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_second_open_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers_and_readers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers_with_sync, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
