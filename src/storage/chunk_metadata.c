@@ -78,6 +78,7 @@ static bool version_valid(const struct chunk_version *version)
 
 bool chunk_metadata_decode(const uint8_t *record, size_t size, struct chunk_metadata *out)
 {
+    memset(out, 0, sizeof(*out)); /* padding too: dumps are copied out whole */
     if (size != CHUNK_METADATA_RECORD_SIZE || get_u32(record) != CHUNK_METADATA_FORMAT)
         return false;
     decode_version(record + 8, &out->committed);

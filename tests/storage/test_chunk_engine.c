@@ -110,6 +110,44 @@ static void expect_same_records(const struct chunk_metadata *a, size_t a_count,
     }
 }
 
+static void test_chunk_id_order(void **state)
+{
+    (void)state;
+    struct chunk_id a = chunk_id_make(1, 1), b = chunk_id_make(1, 256),
+                    c = chunk_id_make(2, 0);
+    assert_true(chunk_id_compare(&a, &b) < 0);
+    assert_true(chunk_id_compare(&b, &c) < 0);
+    assert_int_equal(chunk_id_inode(&b), 1);
+    assert_int_equal(chunk_id_index(&b), 256);
+    assert_int_equal(b.bytes[14], 1); /* big-endian */
+}
+
+static void test_metadata_record(void **state)
+{
+    (void)state;
+    struct chunk_metadata metadata = {
+        .id = chunk_id_make(3, 4),
+        .committed = {7, 2, 5000, 0xdeadbeef, {0, 12}},
+        .pending = {8, 3, 70000, 0x12345678, {1, 3}},
+    };
+    uint8_t record[CHUNK_METADATA_RECORD_SIZE];
+    chunk_metadata_encode(&metadata, record);
+    struct chunk_metadata decoded;
+    assert_true(chunk_metadata_decode(record, sizeof(record), &decoded));
+    decoded.id = metadata.id;
+    expect_same_records(&metadata, 1, &decoded, 1);
+    assert_false(chunk_metadata_decode(record, sizeof(record) - 1, &decoded));
+    metadata.pending.version = 9; /* pending must be committed + 1 */
+    chunk_metadata_encode(&metadata, record);
+    assert_false(chunk_metadata_decode(record, sizeof(record), &decoded));
+    metadata.pending.version = 8;
+    metadata.pending.length = 200000; /* longer than its 128 KiB block */
+    chunk_metadata_encode(&metadata, record);
+    assert_false(chunk_metadata_decode(record, sizeof(record), &decoded));
+    record[0] = 2; /* unknown format */
+    assert_false(chunk_metadata_decode(record, sizeof(record), &decoded));
+}
+
 static void test_write_commit_read(void **state)
 {
     struct fixture *fixture = *state;
@@ -801,6 +839,8 @@ static void test_concurrent_writers_with_sync(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chunk_id_order),
+        cmocka_unit_test(test_metadata_record),
         cmocka_unit_test_setup_teardown(test_write_commit_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_during_update_sees_committed, setup, teardown),
