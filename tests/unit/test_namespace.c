@@ -147,7 +147,7 @@ static void readdir_pages_in_name_order(void **state)
     struct fixture *fixture = *state;
     uint64_t directory = make_directory(fixture, META_ROOT_ID, "many", 0755);
     for (int i = 9; i >= 0; i--) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "f%d", i);
         make_file(fixture, &root, directory, name);
     }
@@ -159,7 +159,7 @@ static void readdir_pages_in_name_order(void **state)
         size_t count;
         assert_int_equal(meta_readdir(fixture->space, &root, directory, after, entries, 3, &count, &more), 0);
         for (size_t i = 0; i < count; i++) {
-            char expected[8];
+            char expected[16];
             snprintf(expected, sizeof(expected), "f%d", seen++);
             assert_string_equal(entries[i].name, expected);
             assert_int_equal(entries[i].type, INODE_FILE);
