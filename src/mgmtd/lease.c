@@ -83,6 +83,25 @@ static int write_renewal(struct kv_transaction *transaction, uint64_t renewal)
     return kv_set(transaction, MGMTD_KEY_LEASE_RENEWAL, MGMTD_KEY_LEASE_RENEWAL_LENGTH, value, 8);
 }
 
+/* Commits, or aborts when an earlier step of the transaction failed. */
+static int commit_or_abort(struct kv_transaction *transaction, int status)
+{
+    if (status == 0)
+        return kv_commit(transaction);
+    kv_abort(transaction);
+    return status;
+}
+
+/* After a successful renewal or takeover: this process holds the lease as of started. */
+static void note_held(struct lease *lease, const struct lease_holder *holder, uint64_t renewal,
+                      uint64_t started)
+{
+    lease->holder = *holder;
+    lease->observed_renewal = renewal;
+    lease->observed_since = started;
+    lease->valid_until = started + lease->length_ns - safety_margin(lease);
+}
+
 /* Reads both records in one transaction (no writes: commits trivially). */
 static int observe(struct kv_store *store, struct lease_holder *holder, uint64_t *renewal)
 {
@@ -93,10 +112,7 @@ static int observe(struct kv_store *store, struct lease_holder *holder, uint64_t
     status = read_holder(transaction, holder);
     if (status == 0)
         status = read_renewal(transaction, renewal);
-    if (status == 0)
-        return kv_commit(transaction);
-    kv_abort(transaction);
-    return status;
+    return commit_or_abort(transaction, status);
 }
 
 /* The primary's renewal: still the holder with our epoch? then bump the counter. */
@@ -115,17 +131,9 @@ static int renew(struct kv_store *store, struct lease *lease, uint64_t started)
         status = read_renewal(transaction, &renewal);
     if (status == 0)
         status = write_renewal(transaction, renewal + 1);
-    if (status != 0) {
-        kv_abort(transaction);
-        return status;
-    }
-    status = kv_commit(transaction);
-    if (status == 0) {
-        lease->valid_until = started + lease->length_ns - safety_margin(lease);
-        lease->holder = holder;
-        lease->observed_renewal = renewal + 1;
-        lease->observed_since = started;
-    }
+    status = commit_or_abort(transaction, status);
+    if (status == 0)
+        note_held(lease, &holder, renewal + 1, started);
     return status;
 }
 
@@ -149,18 +157,11 @@ static int take_over(struct kv_store *store, struct lease *lease, uint64_t start
         status = write_holder(transaction, &next);
     if (status == 0)
         status = write_renewal(transaction, renewal + 1);
-    if (status != 0) {
-        kv_abort(transaction);
-        return status;
-    }
-    status = kv_commit(transaction);
+    status = commit_or_abort(transaction, status);
     if (status == 0) {
         lease->primary = true;
         lease->epoch = next.epoch;
-        lease->holder = next;
-        lease->observed_renewal = renewal + 1;
-        lease->observed_since = started;
-        lease->valid_until = started + lease->length_ns - safety_margin(lease);
+        note_held(lease, &next, renewal + 1, started);
         log_info("node %u is now the primary mgmtd (epoch %llu, previous holder node %u)",
                  lease->self_node_id, (unsigned long long)next.epoch, holder.node_id);
     }
