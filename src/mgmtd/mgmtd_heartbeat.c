@@ -64,13 +64,30 @@ static bool decode_heartbeat(const struct rpc_request *request, struct heartbeat
     return heartbeat->targets && wire_reader_done(&reader);
 }
 
+/* Whether reported space differs enough from the stored figures to be worth a write:
+ * capacity changed, or usage moved by more than 1/256 of the capacity (at least 1 MiB). */
+static bool space_changed_enough(const struct target_record *stored,
+                                 const struct heartbeat_target *reported)
+{
+    if (stored->capacity_bytes != reported->capacity_bytes)
+        return true;
+    uint64_t step = reported->capacity_bytes / 256;
+    if (step < (1u << 20))
+        step = 1u << 20;
+    uint64_t difference = stored->used_bytes > reported->used_bytes
+                              ? stored->used_bytes - reported->used_bytes
+                              : reported->used_bytes - stored->used_bytes;
+    return difference >= step;
+}
+
 /* Creates or refreshes one reported target; sets *changed when routing info changed. */
 static int apply_heartbeat_target(struct kv_transaction *transaction, struct heartbeat *heartbeat,
                                   const struct heartbeat_target *reported, bool *changed)
 {
     struct target_record target;
     int status = mgmtd_read_target(transaction, reported->target_id, &target);
-    if (status == CHAINFS_NOT_FOUND) {
+    bool created = status == CHAINFS_NOT_FOUND;
+    if (created) {
         target = (struct target_record){.target_id = reported->target_id,
                                         .node_id = heartbeat->node.node_id,
                                         .public_state = TARGET_PUBLIC_OFFLINE};
@@ -81,17 +98,19 @@ static int apply_heartbeat_target(struct kv_transaction *transaction, struct hea
         return status;
     if (target.node_id != heartbeat->node.node_id)
         return mgmtd_refuse(&heartbeat->context, CHAINFS_INVALID_ARGUMENT,
-                      "target %llu belongs to node %u, not node %u",
-                      (unsigned long long)target.target_id, target.node_id, heartbeat->node.node_id);
+                            "target %llu belongs to node %u, not node %u",
+                            (unsigned long long)target.target_id, target.node_id,
+                            heartbeat->node.node_id);
     struct heartbeat_target effective = *reported;
     if (target.offline_by_admin)
         effective.local_state = TARGET_LOCAL_OFFLINE; /* held offline by hand */
     reported = &effective;
-    if (target.local_state != reported->local_state || target.disk_index != reported->disk_index)
-        *changed = true;
-    if (target.local_state == reported->local_state && target.disk_index == reported->disk_index &&
-        target.used_bytes == reported->used_bytes && target.capacity_bytes == reported->capacity_bytes &&
-        !*changed)
+    bool state_changed = target.local_state != reported->local_state ||
+                         target.disk_index != reported->disk_index;
+    *changed |= state_changed;
+    /* Space figures change at nearly every beat; rewriting the record each time would
+     * make every beat conflict with the sweeps that read all targets. */
+    if (!created && !state_changed && !space_changed_enough(&target, reported))
         return 0;
     target.local_state = reported->local_state;
     target.disk_index = reported->disk_index;

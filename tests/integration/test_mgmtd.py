@@ -446,3 +446,23 @@ def test_bad_kv_settings_stop_mgmtd_at_start(tmp_path, setting, message):
     assert result.returncode == 1
     assert message in result.stderr, result.stderr
     assert not (tmp_path / "mgmtd.pid").exists() and not (tmp_path / "mgmtd.address").exists()
+
+
+def test_small_space_changes_do_not_rewrite_targets(lmdb_cluster):
+    """Heartbeats carry space usage that moves at every beat; only moves of more than
+    1/256 of the capacity (at least 1 MiB) are stored, so beats do not keep rewriting
+    the target records that the sweeps read."""
+    cluster = lmdb_cluster
+    primary, _ = cluster.wait_for_primary()
+    capacity = 1 << 30
+    assert m.heartbeat(primary, 41, "127.0.0.1:4", [(4101, 0, m.UP_TO_DATE, 0, capacity)])[0] == 0
+
+    def used():
+        targets = map(json.loads, cluster.admin("--json", "list-targets").stdout.splitlines())
+        return next(t["used_bytes"] for t in targets if t["target_id"] == 4101)
+    for step in range(1, 20):  # +4 KiB per beat: below the threshold
+        assert m.heartbeat(primary, 41, "127.0.0.1:4", [(4101, 0, m.UP_TO_DATE, step * 4096, capacity)])[0] == 0
+    assert used() == 0
+    big = capacity // 256 + 1
+    assert m.heartbeat(primary, 41, "127.0.0.1:4", [(4101, 0, m.UP_TO_DATE, big, capacity)])[0] == 0
+    assert used() == big
