@@ -37,7 +37,7 @@ static void print_admin_usage(FILE *out)
             "  upload-chain-table ID FILE.csv      one ChainId per line; a new table version\n"
             "  init-cluster [--chunk-size SIZE] [--stripe-size N] [--table-id ID] [--force]\n"
             "  offline-target TARGET_ID | online-target TARGET_ID\n"
-            "  enable-node NODE_ID | disable-node NODE_ID\n"
+            "  enable-node NODE_ID | disable-node NODE_ID | unregister-node NODE_ID\n"
             "  set-config TYPE FILE.ini | get-config TYPE [VERSION]   (TYPE: meta, storage, client)\n"
             "  list-client-sessions\n"
             "  gen-chain-table --nodes ID,ID,... --disks N --targets-per-disk N --replicas N\n"
@@ -373,6 +373,21 @@ static int switch_node(struct admin *admin, int argc, char **argv, bool enabled)
     return code;
 }
 
+static int unregister_node(struct admin *admin, int argc, char **argv)
+{
+    uint64_t node_id;
+    if (argc != 2 || !parse_id_argument(argv[1], UINT32_MAX, &node_id)) {
+        fprintf(stderr, "usage: chainfs admin unregister-node NODE_ID\n");
+        return 2;
+    }
+    struct wire_writer message;
+    wire_writer_init(&message);
+    wire_put_u32(&message, (uint32_t)node_id);
+    int code = call_primary(admin, argv[0], MGMTD_METHOD_UNREGISTER_NODE, &message);
+    wire_writer_free(&message);
+    return code;
+}
+
 static int parse_node_type(const char *name, uint8_t *type)
 {
     for (uint8_t candidate = NODE_TYPE_META; candidate <= NODE_TYPE_CLIENT; candidate++) {
@@ -599,6 +614,8 @@ static int run_admin_command(struct admin *admin, int argc, char **argv)
         return switch_target(admin, argc, argv, command[1] == 'f');
     if (strcmp(command, "enable-node") == 0 || strcmp(command, "disable-node") == 0)
         return switch_node(admin, argc, argv, command[0] == 'e');
+    if (strcmp(command, "unregister-node") == 0)
+        return unregister_node(admin, argc, argv);
     if (strcmp(command, "set-config") == 0)
         return set_config(admin, argc, argv);
     if (strcmp(command, "get-config") == 0)

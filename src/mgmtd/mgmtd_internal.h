@@ -114,6 +114,7 @@ void mgmtd_handle_set_chain_table(struct rpc_request *request);
 void mgmtd_handle_init_cluster(struct rpc_request *request);
 void mgmtd_handle_set_target_offline(struct rpc_request *request);
 void mgmtd_handle_set_node_enabled(struct rpc_request *request);
+void mgmtd_handle_unregister_node(struct rpc_request *request);
 void mgmtd_handle_set_config(struct rpc_request *request);
 void mgmtd_handle_get_config(struct rpc_request *request);
 void mgmtd_handle_extend_client_session(struct rpc_request *request);

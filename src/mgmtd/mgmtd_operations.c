@@ -188,6 +188,65 @@ void mgmtd_handle_set_node_enabled(struct rpc_request *request)
     mgmtd_reply(request, status, &change.context);
 }
 
+/* --- UNREGISTER_NODE -------------------------------------------------------------- */
+
+struct node_removal {
+    struct transaction_context context;
+    uint32_t node_id;
+    uint32_t targets_removed;
+};
+
+static int node_removal_transaction(struct kv_transaction *transaction, void *argument)
+{
+    struct node_removal *removal = argument;
+    removal->targets_removed = 0;
+    int status = mgmtd_fence(transaction, &removal->context);
+    struct routing_info info = {0};
+    if (status == 0)
+        status = routing_info_load(transaction, &info);
+    const struct node_record *node = status == 0 ? routing_info_node(&info, removal->node_id) : NULL;
+    if (status == 0 && !node)
+        status = mgmtd_refuse(&removal->context, CHAINFS_NOT_FOUND, "node %u does not exist",
+                              removal->node_id);
+    if (status == 0 && node->alive)
+        status = mgmtd_refuse(&removal->context, CHAINFS_BUSY,
+                              "node %u is up; stop it (or disable-node) first", removal->node_id);
+    for (size_t i = 0; status == 0 && i < info.target_count; i++)
+        if (info.targets[i].node_id == removal->node_id && info.targets[i].chain_id != 0)
+            status = mgmtd_refuse(&removal->context, CHAINFS_BUSY,
+                                  "target %llu of node %u is in chain %u; replace it there first",
+                                  (unsigned long long)info.targets[i].target_id, removal->node_id,
+                                  info.targets[i].chain_id);
+    uint8_t key[MGMTD_KEY_MAX];
+    for (size_t i = 0; status == 0 && i < info.target_count; i++) {
+        if (info.targets[i].node_id != removal->node_id)
+            continue;
+        status = kv_clear(transaction, key, mgmtd_key_target(key, info.targets[i].target_id));
+        removal->targets_removed++;
+    }
+    if (status == 0)
+        status = kv_clear(transaction, key, mgmtd_key_node(key, removal->node_id));
+    routing_info_free(&info);
+    return status == 0 ? routing_version_bump(transaction) : status;
+}
+
+void mgmtd_handle_unregister_node(struct rpc_request *request)
+{
+    struct node_removal removal;
+    mgmtd_context_init(&removal.context, request->service_context);
+    struct wire_reader reader;
+    wire_reader_init(&reader, request->message, request->message_length);
+    removal.node_id = wire_get_u32(&reader);
+    if (!wire_reader_done(&reader)) {
+        rpc_request_fail(request, CHAINFS_MALFORMED, "expected u32 node id");
+        return;
+    }
+    int status = mgmtd_run(removal.context.mgmtd, node_removal_transaction, &removal);
+    if (status == 0)
+        log_info("node %u unregistered with %u targets", removal.node_id, removal.targets_removed);
+    mgmtd_reply(request, status, &removal.context);
+}
+
 /* --- SET_CONFIG and GET_CONFIG ------------------------------------------------------ */
 
 #define CONFIG_TEXT_MAX 60000

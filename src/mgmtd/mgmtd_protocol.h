@@ -26,6 +26,8 @@
  *   GET_CONFIG       u8 node type, u64 version (0: newest) -> u64 version, string text
  *   EXTEND_CLIENT_SESSION string client id, string description -> empty
  *   LIST_CLIENT_SESSIONS -> u32 count, client session records (cluster_records.h)
+ *   UNREGISTER_NODE  u32 node id -> empty (removes a node that is down and whose
+ *                    targets are in no chain, with those targets)
  *
  * Every method but GET_PRIMARY and GET_ROUTING_INFO changes state and is answered
  * only by the primary; the others answer CHAINFS_NOT_PRIMARY and the caller asks
@@ -49,6 +51,7 @@ enum mgmtd_method {
     MGMTD_METHOD_GET_CONFIG = 10,
     MGMTD_METHOD_EXTEND_CLIENT_SESSION = 11,
     MGMTD_METHOD_LIST_CLIENT_SESSIONS = 12,
+    MGMTD_METHOD_UNREGISTER_NODE = 13,
 };
 
 #endif /* CHAINFS_MGMTD_MGMTD_PROTOCOL_H */

@@ -72,6 +72,7 @@ static const struct rpc_method mgmtd_methods[] = {
     {MGMTD_METHOD_SET_TARGET_OFFLINE, "set_target_offline", mgmtd_handle_set_target_offline,
      RPC_DISPATCH_WORKER},
     {MGMTD_METHOD_SET_NODE_ENABLED, "set_node_enabled", mgmtd_handle_set_node_enabled, RPC_DISPATCH_WORKER},
+    {MGMTD_METHOD_UNREGISTER_NODE, "unregister_node", mgmtd_handle_unregister_node, RPC_DISPATCH_WORKER},
     {MGMTD_METHOD_SET_CONFIG, "set_config", mgmtd_handle_set_config, RPC_DISPATCH_WORKER},
     {MGMTD_METHOD_GET_CONFIG, "get_config", mgmtd_handle_get_config, RPC_DISPATCH_WORKER},
     {MGMTD_METHOD_EXTEND_CLIENT_SESSION, "extend_client_session", mgmtd_handle_extend_client_session,

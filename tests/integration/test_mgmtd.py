@@ -466,3 +466,24 @@ def test_small_space_changes_do_not_rewrite_targets(lmdb_cluster):
     big = capacity // 256 + 1
     assert m.heartbeat(primary, 41, "127.0.0.1:4", [(4101, 0, m.UP_TO_DATE, big, capacity)])[0] == 0
     assert used() == big
+
+
+def test_unregister_node_only_when_down_and_out_of_chains(lmdb_cluster, tmp_path):
+    cluster = lmdb_cluster
+    primary, _ = cluster.wait_for_primary()
+    for node in (51, 52):
+        status, _ = m.heartbeat(primary, node, "127.0.0.1:5", [(node * 100 + 1, 0, m.UP_TO_DATE, 0, 1 << 30)])
+        assert status == 0
+    chains = tmp_path / "one.csv"
+    chains.write_text("9,5201\n")
+    cluster.admin("upload-chains", str(chains))
+    assert "is up" in cluster.admin("unregister-node", "51", expect=1).stderr
+    cluster.admin("disable-node", "51")
+    cluster.admin("disable-node", "52")
+    assert "is in chain 9" in cluster.admin("unregister-node", "52", expect=1).stderr
+    assert "done" in cluster.admin("unregister-node", "51").stdout
+    nodes = [json.loads(l)["node_id"] for l in cluster.admin("--json", "list-nodes").stdout.splitlines()]
+    targets = [json.loads(l)["target_id"] for l in cluster.admin("--json", "list-targets").stdout.splitlines()]
+    assert 51 not in nodes and 52 in nodes
+    assert 5101 not in targets and 5201 in targets
+    assert "does not exist" in cluster.admin("unregister-node", "51", expect=1).stderr
