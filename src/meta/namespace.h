@@ -115,6 +115,11 @@ struct meta_setattr {
 int meta_setattr(struct meta_namespace *space, const struct meta_credentials *credentials,
                  uint64_t inode_id, const struct meta_setattr *changes, struct inode *inode);
 
+/* The absolute path of a directory, built from its parent pointers and own names
+ * ("/" for the root). CHAINFS_NAME_TOO_LONG when it does not fit in capacity. */
+int meta_directory_path(struct meta_namespace *space, uint64_t directory_id, char *path,
+                        size_t capacity);
+
 /* Ids of removed files waiting for their chunks to be deleted (GC queue). */
 int meta_gc_queue(struct meta_namespace *space, uint64_t *ids, size_t capacity, size_t *count);
 

@@ -224,3 +224,58 @@ int meta_gc_queue(struct meta_namespace *space, uint64_t *ids, size_t capacity, 
     struct gc_request request = {ids, capacity, count};
     return kv_run_transaction(space->store, gc_transaction, &request, NULL);
 }
+
+struct path_request {
+    uint64_t directory_id;
+    char *path;
+    size_t capacity;
+};
+
+/* Prepends "/name" to the path being built backwards at the end of the buffer. */
+static bool prepend(char *path, size_t *start, const char *name)
+{
+    size_t length = strlen(name);
+    if (*start < length + 1)
+        return false;
+    *start -= length;
+    memcpy(path + *start, name, length);
+    path[--*start] = '/';
+    return true;
+}
+
+static int path_transaction(struct kv_transaction *transaction, void *argument)
+{
+    struct path_request *request = argument;
+    size_t start = request->capacity - 1;
+    request->path[start] = '\0';
+    uint64_t current = request->directory_id;
+    for (int depth = 0; current != META_ROOT_ID; depth++) {
+        struct inode inode;
+        int status = namespace_read_inode(transaction, current, &inode);
+        if (status != 0)
+            return status;
+        if (inode.type != INODE_DIRECTORY)
+            return CHAINFS_NOT_DIRECTORY;
+        if (depth > 4096)
+            return CHAINFS_SYMLINK_LOOP; /* a corrupt parent chain */
+        if (!prepend(request->path, &start, inode.name))
+            return CHAINFS_NAME_TOO_LONG;
+        current = inode.parent_id;
+    }
+    if (start == request->capacity - 1) {
+        if (request->capacity < 2)
+            return CHAINFS_NAME_TOO_LONG;
+        request->path[--start] = '/';
+    }
+    memmove(request->path, request->path + start, request->capacity - start);
+    return 0;
+}
+
+int meta_directory_path(struct meta_namespace *space, uint64_t directory_id, char *path,
+                        size_t capacity)
+{
+    if (capacity == 0)
+        return CHAINFS_INVALID_ARGUMENT;
+    struct path_request request = {directory_id, path, capacity};
+    return kv_run_transaction(space->store, path_transaction, &request, NULL);
+}

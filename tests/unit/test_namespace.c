@@ -379,6 +379,26 @@ static void setattr_rules(void **state)
     assert_true(inode.length == 0 && inode.truncate_version == before.truncate_version + 2);
 }
 
+static void directory_paths_follow_renames(void **state)
+{
+    struct fixture *fixture = *state;
+    char path[64];
+    assert_int_equal(meta_directory_path(fixture->space, META_ROOT_ID, path, sizeof(path)), 0);
+    assert_string_equal(path, "/");
+    uint64_t a = make_directory(fixture, META_ROOT_ID, "a", 0755);
+    uint64_t b = make_directory(fixture, a, "b", 0755);
+    uint64_t c = make_directory(fixture, b, "c", 0755);
+    assert_int_equal(meta_directory_path(fixture->space, c, path, sizeof(path)), 0);
+    assert_string_equal(path, "/a/b/c");
+    assert_int_equal(meta_rename(fixture->space, &root, a, "b", META_ROOT_ID, "moved", 0), 0);
+    assert_int_equal(meta_directory_path(fixture->space, c, path, sizeof(path)), 0);
+    assert_string_equal(path, "/moved/c");
+    assert_int_equal(meta_directory_path(fixture->space, c, path, 5), CHAINFS_NAME_TOO_LONG);
+    uint64_t file = make_file(fixture, &root, META_ROOT_ID, "f");
+    assert_int_equal(meta_directory_path(fixture->space, file, path, sizeof(path)), CHAINFS_NOT_DIRECTORY);
+    assert_int_equal(meta_directory_path(fixture->space, 987654, path, sizeof(path)), CHAINFS_NOT_FOUND);
+}
+
 struct cross_rename {
     struct fixture *fixture;
     pthread_barrier_t *barrier;
@@ -445,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(rename_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(permissions_for_non_root_callers, setup, teardown),
         cmocka_unit_test_setup_teardown(setattr_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(directory_paths_follow_renames, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_cross_renames_never_both_succeed, setup, teardown),
     };
     return cmocka_run_group_tests_name("namespace", tests, NULL, NULL);
