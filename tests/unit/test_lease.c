@@ -17,12 +17,13 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "kv/kv.h"
+#include "temporary_store.h"
 #include "mgmtd/lease.h"
 
 #define LEASE_LENGTH (300 * CLOCK_NS_PER_MS)
 
 struct fixture {
-    char directory[64];
+    struct temporary_store temporary;
     struct kv_store *store;
 };
 
@@ -30,11 +31,8 @@ static int setup(void **state)
 {
     log_set_level(LOG_LEVEL_ERROR);
     struct fixture *fixture = calloc(1, sizeof(*fixture));
-    snprintf(fixture->directory, sizeof(fixture->directory), "/tmp/chainfs-lease-XXXXXX");
-    assert_non_null(mkdtemp(fixture->directory));
-    struct kv_options options = {.backend = "lmdb", .lmdb_path = fixture->directory,
-                                 .lmdb_map_size = 16 << 20, .durability = KV_DURABILITY_NOSYNC};
-    assert_int_equal(kv_open(&options, &fixture->store), 0);
+    assert_int_equal(temporary_store_open(&fixture->temporary, "lease", 16 << 20), 0);
+    fixture->store = fixture->temporary.store;
     *state = fixture;
     return 0;
 }
@@ -42,10 +40,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *fixture = *state;
-    kv_close(fixture->store);
-    char command[128];
-    snprintf(command, sizeof(command), "rm -rf %s", fixture->directory);
-    assert_int_equal(system(command), 0);
+    assert_int_equal(temporary_store_close(&fixture->temporary), 0);
     free(fixture);
     return 0;
 }

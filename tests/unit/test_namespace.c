@@ -18,10 +18,11 @@
 #include "chainfs/error.h"
 #include "common/log.h"
 #include "kv/kv.h"
+#include "temporary_store.h"
 #include "meta/namespace.h"
 
 struct fixture {
-    char directory[64];
+    struct temporary_store temporary;
     struct kv_store *store;
     struct meta_namespace *space;
 };
@@ -34,11 +35,8 @@ static int setup(void **state)
 {
     log_set_level(LOG_LEVEL_ERROR);
     struct fixture *fixture = calloc(1, sizeof(*fixture));
-    snprintf(fixture->directory, sizeof(fixture->directory), "/tmp/chainfs-meta-XXXXXX");
-    assert_non_null(mkdtemp(fixture->directory));
-    struct kv_options options = {.backend = "lmdb", .lmdb_path = fixture->directory,
-                                 .lmdb_map_size = 64 << 20, .durability = KV_DURABILITY_NOSYNC};
-    assert_int_equal(kv_open(&options, &fixture->store), 0);
+    assert_int_equal(temporary_store_open(&fixture->temporary, "meta", 64 << 20), 0);
+    fixture->store = fixture->temporary.store;
     assert_int_equal(meta_namespace_open(fixture->store, &fixture->space), 0);
     struct file_layout layout = {.table_id = 1, .table_version = 1, .chunk_size = 1 << 20, .stripe = 4};
     assert_int_equal(meta_namespace_format(fixture->space, &layout), 0);
@@ -51,10 +49,7 @@ static int teardown(void **state)
 {
     struct fixture *fixture = *state;
     meta_namespace_close(fixture->space);
-    kv_close(fixture->store);
-    char command[128];
-    snprintf(command, sizeof(command), "rm -rf %s", fixture->directory);
-    assert_int_equal(system(command), 0);
+    assert_int_equal(temporary_store_close(&fixture->temporary), 0);
     free(fixture);
     return 0;
 }
