@@ -291,6 +291,10 @@ def test_bad_requests_are_refused_and_change_nothing(cluster, tmp_path):
         assert status != 0 and b"belongs to node 11" in reply
         status, _ = m.call(primary, m.HEARTBEAT, b"\x01\x02")
         assert status == 10  # MALFORMED
+        # A chain table too large for one KV value is refused with its limit.
+        too_many = 24577
+        status, reply = m.call(primary, 5, struct.pack("<II", 1, too_many) + b"\x01\x00\x00\x00" * too_many)
+        assert status != 0 and b"at most 24576 chains" in reply, reply
         # Nothing that was refused left a trace (heartbeats may still move versions).
         assert definitions() == before
     finally:
