@@ -362,3 +362,63 @@ def test_replica_killed_writes_continue_then_it_recovers(cluster):
     # Writes after recovery reach all three again.
     write(cluster, 1, chunks[0], 0, b"after" * 10)
     assert_identical(cluster, 1)
+
+
+def test_forwarded_update_version_rules_and_checksums(cluster):
+    """UPDATE as a predecessor sends it, straight to the tail: stale versions are
+    answered with the committed state, gaps and checksum mismatches are refused and
+    leave the replica as it was."""
+    chunk = s.chunk_id(31, 0)
+    data = b"base" * 256
+    committed = write(cluster, 1, chunk, 0, data)
+    version, _, targets = cluster.chain(1)
+    tail = targets[-1][0]
+    before = replicas(cluster, 1)
+
+    def update(update_version, payload, expected_crc, offset=0):
+        message = s.update_message(tail, 1, version, chunk, s.UPDATE_WRITE, offset, len(payload),
+                                   CHUNK_SIZE, update_version, version, expected_crc,
+                                   len(data))
+        return s.call(cluster.address(tail), s.UPDATE, message, payload)
+
+    status, reply, _ = update(1, b"zzzz", 0)  # already committed: the committed state
+    assert status == s.OK and s.commit_reply(reply) == committed
+    assert update(3, b"zzzz", 0)[0] == s.INVALID_ARGUMENT  # out of order
+    assert update(2, b"zzzz", 0x1234)[0] == s.CHECKSUM  # content differs from the predecessor's
+    assert update(2, b"zzzz", 0, offset=CHUNK_SIZE)[0] == s.INVALID_ARGUMENT
+    assert update(0, b"zzzz", 0)[0] == s.INVALID_ARGUMENT
+    assert replicas(cluster, 1) == before
+
+
+def test_reads_of_a_pending_version_say_not_committed(cluster):
+    """While the tail is frozen a write stays pending at the head: a plain read there
+    answers NOT_COMMITTED, a relaxed read returns the pending bytes; once the tail
+    runs again the write commits everywhere."""
+    chunk = s.chunk_id(41, 0)
+    write(cluster, 1, chunk, 0, b"old" * 100)
+    version, head, targets = cluster.chain(1)
+    tail_node = cluster.nodes[node_of(targets[-1][0])]
+    result = {}
+    tail_node.process.send_signal(signal.SIGSTOP)
+    try:
+        writer = threading.Thread(target=lambda: result.update(reply=s.write(
+            cluster.address(head), head, 1, version, chunk, 0, b"new" * 100)))
+        writer.start()
+        deadline = time.monotonic() + 0.5
+        plain = None
+        while time.monotonic() < deadline:
+            plain = read(cluster, head, 1, chunk, 0, 300)
+            if plain[0] == s.NOT_COMMITTED:
+                break
+            time.sleep(0.01)
+        assert plain[0] == s.NOT_COMMITTED, plain
+        relaxed = read(cluster, head, 1, chunk, 0, 300, s.READ_RELAXED)
+        assert relaxed[0] == s.OK and relaxed[5] == b"new" * 100 and relaxed[2] == 2
+    finally:
+        tail_node.process.send_signal(signal.SIGCONT)
+    writer.join(timeout=20)
+    status, reply, _ = result["reply"]
+    assert status == s.OK, reply
+    assert s.commit_reply(reply)[0] == 2
+    assert read(cluster, head, 1, chunk, 0, 300)[5] == b"new" * 100
+    assert_identical(cluster, 1)
