@@ -52,6 +52,7 @@ class StorageCluster:
                                       "kv.backend=lmdb", "kv.lmdb_path=%s" % (tmp_path / "kv"),
                                       "kv.durability=nosync"])
         self.nodes = {}
+        self.routing = {}  # chain id -> cluster.chain(), as write() last used it
         for node_id in NODES:
             self.start_node(node_id)
 
@@ -109,11 +110,22 @@ class StorageCluster:
 def cluster(tmp_path):
     cluster = StorageCluster(tmp_path)
     try:
-        for node_id, targets in NODES.items():
-            for target in targets:
-                assert s.create_target(cluster.nodes[node_id].address, target) == (s.OK, True)
-            # Idempotent: a second create answers "existed".
-            assert s.create_target(cluster.nodes[node_id].address, targets[0]) == (s.OK, False)
+        # Node 1 through the admin tool by node id (once it registered), node 2 by
+        # address, node 3 through the codec; creating twice answers "exists".
+        wait_until(lambda: '"node_id":1,' in cluster.admin("--json", "list-nodes").stdout, 10,
+                   "node 1 registered", cluster.explain)
+        created = cluster.admin("create-targets", "--node", "1", "--ids", "101,102").stdout
+        assert created == "target 101: created\ntarget 102: created\n"
+        assert "target 102: exists" in cluster.admin("create-targets", "--node", "1", "--ids", "102").stdout
+        assert "target 201: created" in cluster.admin(
+            "create-targets", "--address", cluster.nodes[2].address, "--ids", "201,202").stdout
+        assert "has 1 disks" in cluster.admin("create-targets", "--node", "1", "--ids", "103",
+                                              "--disk", "1", expect=1).stderr
+        assert "not a registered storage node" in cluster.admin(
+            "create-targets", "--node", "9", "--ids", "901", expect=1).stderr
+        for target in NODES[3]:
+            assert s.create_target(cluster.nodes[3].address, target) == (s.OK, True)
+        assert s.create_target(cluster.nodes[3].address, NODES[3][0]) == (s.OK, False)
         wait_until(lambda: len(cluster.admin("--json", "list-targets").stdout.splitlines()) == 6,
                    10, "targets registered", cluster.explain)
         chains = tmp_path / "chains.csv"
@@ -133,7 +145,10 @@ def write(cluster, chain_id, chunk, offset, data, client_tag=None, timeout=20.0)
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        version, head, _ = cluster.chain(chain_id)
+        # Routing from the admin tool costs a process start: reuse it until it fails.
+        if last is not None or chain_id not in cluster.routing:
+            cluster.routing[chain_id] = cluster.chain(chain_id)
+        version, head, _ = cluster.routing[chain_id]
         try:
             status, reply, _ = s.write(cluster.address(head), head, chain_id, version, chunk, offset,
                                        data, CHUNK_SIZE, client_tag)
@@ -359,6 +374,11 @@ def test_replica_killed_writes_continue_then_it_recovers(cluster):
     assert predecessor["sync_rounds_completed"] >= 1, predecessor
     assert predecessor["sync_chunks_transferred"] >= 4, predecessor
     assert predecessor["sync_chunks_removed"] >= 1, predecessor
+    status = {t["target_id"]: t for t in map(
+        json.loads, cluster.admin("--json", "storage-status").stdout.splitlines())}
+    assert set(status) == {t for targets in NODES.values() for t in targets}
+    assert status[301]["sync_chunks_transferred"] == predecessor["sync_chunks_transferred"]
+    assert status[201]["public_state"] == "serving" and status[201]["local_state"] == "up-to-date"
     # Writes after recovery reach all three again.
     write(cluster, 1, chunks[0], 0, b"after" * 10)
     assert_identical(cluster, 1)
