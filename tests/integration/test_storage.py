@@ -442,3 +442,41 @@ def test_reads_of_a_pending_version_say_not_committed(cluster):
     assert s.commit_reply(reply)[0] == 2
     assert read(cluster, head, 1, chunk, 0, 300)[5] == b"new" * 100
     assert_identical(cluster, 1)
+
+
+def test_write_in_flight_survives_the_loss_of_its_successor(cluster):
+    """The middle replica dies holding a pending version while the tail is frozen: the
+    head keeps forwarding the same update until the chain skips the dead replica, the
+    write commits on the survivors, and the restarted replica drops its leftover and
+    is recovered to the committed content."""
+    chunk = s.chunk_id(51, 0)
+    write(cluster, 1, chunk, 0, b"before" * 100)
+    version, head, targets = cluster.chain(1)
+    assert [t for t, _ in targets] == [101, 201, 301]
+    tail, middle = cluster.nodes[3], cluster.nodes[2]
+    result = {}
+    tail.process.send_signal(signal.SIGSTOP)
+    try:
+        writer = threading.Thread(target=lambda: result.update(reply=s.write(
+            cluster.address(head), head, 1, version, chunk, 0, b"during" * 100)))
+        writer.start()
+        # Wait until the middle has prepared it (its relaxed read shows the new bytes).
+        wait_until(lambda: read(cluster, 201, 1, chunk, 0, 600, s.READ_RELAXED)[5] == b"during" * 100,
+                   5, "pending version at the middle")
+        middle.process.send_signal(signal.SIGKILL)
+        middle.process.wait()
+        middle.log.close()
+    finally:
+        tail.process.send_signal(signal.SIGCONT)
+    writer.join(timeout=30)
+    status, reply, _ = result["reply"]
+    assert status == s.OK, reply
+    assert s.commit_reply(reply)[0] == 2
+    for target in (101, 301):
+        assert read(cluster, target, 1, chunk, 0, 600)[5] == b"during" * 100
+    cluster.start_node(2)
+    wait_until(lambda: all(state == "serving" for _, state in cluster.chain(1)[2]), 30,
+               "chain 1 serving again", cluster.explain)
+    assert "dropped 1 unacknowledged pending versions" in cluster.nodes[2].log_text()
+    assert_identical(cluster, 1)
+    assert read(cluster, 201, 1, chunk, 0, 600)[5] == b"during" * 100
