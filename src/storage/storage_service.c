@@ -187,8 +187,9 @@ int storage_check_route(struct storage_node *node, uint64_t target_id, uint32_t 
     struct routing_snapshot *snapshot = routing_cache_acquire(node->routing);
     int status = snapshot ? route_allows(snapshot, target_id, chain_id, chain_version, for_write)
                           : CHAINFS_ROUTING_STALE;
-    if (status != 0 && chain_version != 0) {
-        /* The sender may know a newer routing than we do: refresh once. */
+    if (status != 0 && chain_version != 0 &&
+        (snapshot == NULL || storage_chain_version(snapshot, chain_id) < chain_version)) {
+        /* The sender knows a newer chain than we do: refresh once. */
         routing_snapshot_release(snapshot);
         routing_cache_refresh(node->routing);
         snapshot = routing_cache_acquire(node->routing);

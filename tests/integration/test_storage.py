@@ -5,7 +5,6 @@ compared on every target), serialized concurrent writers, stale chain versions, 
 requests that change nothing, exactly-once retries, and the loss and recovery of a
 replica (SIGKILL, writes on the shortened chain, restart, sync, serving again)."""
 import json
-import os
 import signal
 import subprocess
 import threading
@@ -15,6 +14,7 @@ import pytest
 
 import storage_wire as s
 from conftest import Daemon, chainfs_binary
+from test_mgmtd import wait_until
 
 TICK_MS = 100
 FAIL_MS = 1500
@@ -28,17 +28,6 @@ CHAINS = {1: [101, 201, 301], 2: [202, 302, 102]}
 
 def node_of(target):
     return target // 100
-
-
-def wait_until(predicate, timeout, what, explain=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out after %ss waiting for %s%s" % (
-        timeout, what, "\n" + explain() if explain else ""))
 
 
 class StorageCluster:
