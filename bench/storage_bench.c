@@ -26,7 +26,7 @@
 #include "bench/machine_limits.h"
 #include "bench/storage_cluster.h"
 #include "chainfs/error.h"
-#include "client/storage_client.h"
+#include "client/storage_client_stack.h"
 #include "common/aligned_buffer.h"
 #include "common/bench_report.h"
 #include "common/clock.h"
@@ -230,38 +230,6 @@ static int measure(struct storage_client *client, const struct limits *limits,
     return 0;
 }
 
-/* Client side: rpc client, routing cache, storage client on the cluster. */
-struct bench_client {
-    struct rpc_client *rpc;
-    struct routing_cache *routing;
-    struct storage_client *client;
-};
-
-static int connect_client(struct bench_client *bench, const char *mgmtd)
-{
-    struct rpc_client_options rpc_options;
-    rpc_client_default_options(&rpc_options);
-    rpc_options.io_threads = 2;
-    int status = rpc_client_create(&rpc_options, &bench->rpc);
-    struct routing_cache_options cache_options = {.rpc = bench->rpc, .mgmtd_addresses = mgmtd,
-                                                  .refresh_interval_ns = CLOCK_NS_PER_S};
-    if (status == CHAINFS_OK)
-        status = routing_cache_create(&cache_options, &bench->routing);
-    struct storage_client_options options;
-    storage_client_default_options(&options);
-    if (status == CHAINFS_OK)
-        status = storage_client_create(&options, bench->rpc, bench->routing, &bench->client);
-    return status;
-}
-
-static void disconnect_client(struct bench_client *bench)
-{
-    storage_client_destroy(bench->client);
-    routing_cache_destroy(bench->routing);
-    if (bench->rpc)
-        rpc_client_destroy(bench->rpc);
-}
-
 static int create_chains(struct storage_cluster *cluster, struct routing_cache *routing)
 {
     /* One target of every node per 3-replica chain, heads rotated; target 4 of each
@@ -318,13 +286,13 @@ int storage_bench_main(int argc, char **argv)
     struct limits limits;
     measure_limits(dir, settings.seconds, &limits);
     struct storage_cluster cluster;
-    struct bench_client bench = {0};
+    struct storage_client_stack bench = {0};
     int code = 1;
     if (storage_cluster_start(&cluster, dir, TARGETS_PER_NODE, settings.sync) == CHAINFS_OK) {
-        if (connect_client(&bench, cluster.mgmtd_address) == CHAINFS_OK &&
+        if (storage_client_stack_open(&bench, cluster.mgmtd_address, NULL) == CHAINFS_OK &&
             create_chains(&cluster, bench.routing) == CHAINFS_OK)
             code = measure(bench.client, &limits, &settings);
-        disconnect_client(&bench);
+        storage_client_stack_close(&bench);
         storage_cluster_stop(&cluster);
     }
     if (settings.keep) {
