@@ -46,6 +46,7 @@ static const uint32_t single_chains[] = {11, 12, 13};
 struct bench_settings {
     bool json, sync, keep;
     unsigned seconds;
+    unsigned batch_items; /* storage client max_batch_items (0: its default) */
     const char *parent;
 };
 
@@ -259,6 +260,10 @@ static int parse_settings(int argc, char **argv, struct bench_settings *settings
             settings->seconds = (unsigned)atoi(argv[++i]);
             if (settings->seconds < 1 || settings->seconds > 600)
                 return 2;
+        } else if (strcmp(argv[i], "--batch-items") == 0 && i + 1 < argc) {
+            settings->batch_items = (unsigned)atoi(argv[++i]);
+            if (settings->batch_items < 1 || settings->batch_items > STORAGE_BATCH_READ_ITEMS_MAX)
+                return 2;
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             settings->parent = argv[++i];
         } else {
@@ -273,7 +278,7 @@ int storage_bench_main(int argc, char **argv)
     struct bench_settings settings;
     if (parse_settings(argc, argv, &settings) != 0) {
         fprintf(stderr, "usage: chainfs bench storage [--json] [--seconds S (1..600, default 3)] "
-                        "[--dir DIR (default /var/tmp)] [--sync] [--keep]\n");
+                        "[--dir DIR (default /var/tmp)] [--sync] [--keep] [--batch-items N]\n");
         return 2;
     }
     log_set_level(LOG_LEVEL_WARN);
@@ -287,9 +292,13 @@ int storage_bench_main(int argc, char **argv)
     measure_limits(dir, settings.seconds, &limits);
     struct storage_cluster cluster;
     struct storage_client_stack bench = {0};
+    struct storage_client_options options;
+    storage_client_default_options(&options);
+    if (settings.batch_items)
+        options.max_batch_items = settings.batch_items;
     int code = 1;
     if (storage_cluster_start(&cluster, dir, TARGETS_PER_NODE, settings.sync) == CHAINFS_OK) {
-        if (storage_client_stack_open(&bench, cluster.mgmtd_address, NULL) == CHAINFS_OK &&
+        if (storage_client_stack_open(&bench, cluster.mgmtd_address, &options) == CHAINFS_OK &&
             create_chains(&cluster, bench.routing) == CHAINFS_OK)
             code = measure(bench.client, &limits, &settings);
         storage_client_stack_close(&bench);
