@@ -115,16 +115,14 @@ static void test_recovery_rules(void **state)
          RECOVERY_TRANSFER},
         {"equal chain versions, committed differs", true, true, 4, 5, 0, 3, 5, 0, 0,
          RECOVERY_TRANSFER},
-        {"equal chain versions, remote pending = local committed", true, true, 4, 5, 0, 3, 5, 4, 5,
-         RECOVERY_LEAVE},
-        {"equal chain versions, remote pending newer", true, true, 4, 5, 0, 4, 5, 5, 5,
-         RECOVERY_TRANSFER},
         {"equal chain versions, same committed", true, true, 4, 5, 0, 4, 5, 0, 0, RECOVERY_LEAVE},
         {"remote chain version newer", true, true, 4, 5, 0, 4, 6, 0, 0, RECOVERY_LEAVE},
-        {"remote has only a pending version of the same chain", true, true, 1, 5, 0, 0, 0, 1, 5,
-         RECOVERY_LEAVE},
-        {"remote has only a pending version, older chain", true, true, 1, 5, 0, 0, 0, 1, 4,
+        /* a pending version left on the syncing target is always replaced */
+        {"remote pending = local committed", true, true, 4, 5, 0, 3, 5, 4, 5, RECOVERY_TRANSFER},
+        {"remote pending beyond local committed", true, true, 4, 5, 0, 4, 5, 5, 5,
          RECOVERY_TRANSFER},
+        {"remote has only a pending version", true, true, 1, 5, 0, 0, 0, 1, 5, RECOVERY_TRANSFER},
+        {"remote pending, newer chain version", true, true, 4, 5, 0, 4, 6, 5, 6, RECOVERY_TRANSFER},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const struct plan_row *row = &rows[i];
