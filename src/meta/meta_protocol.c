@@ -47,7 +47,8 @@ static const struct method_row method_rows[META_METHOD_COUNT_] = {
     [META_METHOD_OPEN] = {"open", true, FIELD_INODE_ID | FIELD_FLAGS | FIELD_SESSION_ID,
                           META_REPLY_INODE},
     [META_METHOD_CLOSE] = {"close", true,
-                           FIELD_INODE_ID | FIELD_FLAGS | FIELD_SESSION_ID | FIELD_LENGTH,
+                           FIELD_INODE_ID | FIELD_FLAGS | FIELD_SESSION_ID | FIELD_LENGTH |
+                               FIELD_TRUNCATE_VERSION,
                            META_REPLY_INODE},
     [META_METHOD_REPORT_LENGTH] = {"report_length", true,
                                    FIELD_INODE_ID | FIELD_SESSION_ID | FIELD_LENGTH |

@@ -47,8 +47,9 @@ enum meta_method {
     META_METHOD_BATCH_STAT = 3,   /* ids -> batch */
     META_METHOD_LOOKUP = 4,       /* parent id, name -> inode */
     META_METHOD_CREATE = 5,       /* parent, name, mode, flags (META_CREATE_*), session -> inode */
-    META_METHOD_OPEN = 6,         /* inode id, flags (META_OPEN_*), session -> inode */
-    META_METHOD_CLOSE = 7,        /* inode id, flags (META_CLOSE_*), session, length -> inode */
+    META_METHOD_OPEN = 6,         /* inode id, flags (META_OPEN_MODE_*), session -> inode */
+    META_METHOD_CLOSE = 7,        /* inode id, flags (META_CLOSE_*), session, length,
+                                     truncate version -> inode */
     META_METHOD_REPORT_LENGTH = 8, /* inode id, session, length, truncate version -> inode */
     META_METHOD_SYNC_LENGTH = 9,  /* inode id -> inode (length exact from storage) */
     META_METHOD_MKDIR = 10,       /* parent id, name, mode -> inode */
@@ -66,11 +67,6 @@ enum meta_method {
     META_METHOD_REALPATH = 22,    /* path -> path */
     META_METHOD_SET_LAYOUT = 23,  /* inode id (directory), layout -> inode (root only) */
     META_METHOD_COUNT_ = 24,      /* one past the last method */
-};
-
-enum meta_open_flag {
-    META_OPEN_WRITE = 1u << 0,    /* records a write session (session id != 0) */
-    META_OPEN_TRUNCATE = 1u << 1, /* O_TRUNC (needs META_OPEN_WRITE) */
 };
 
 enum meta_close_flag {
