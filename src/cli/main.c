@@ -23,7 +23,7 @@ static const struct subcommand subcommands[] = {
     {"admin", command_admin, "operate a cluster through its primary mgmtd"},
     {"node", command_node, "a bare chainfs daemon: the shared scaffolding with the system service"},
     {"ping", command_ping, "call the health method of a chainfs process (ping HOST:PORT)"},
-    {"bench", command_bench, "benchmarks: bench rpc | bench kv (--json for JSON lines)"},
+    {"bench", command_bench, "benchmarks: bench rpc | bench kv | bench meta (--json for JSON lines)"},
 };
 
 static void print_usage(FILE *out)

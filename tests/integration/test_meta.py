@@ -194,3 +194,15 @@ def test_meta_servers_register_with_mgmtd(cluster):
                 return
         time.sleep(0.2)
     pytest.fail("meta nodes not registered: %s %s" % (result.stdout, result.stderr))
+
+
+def test_meta_benchmark_prints_figures_beside_the_kv_limit():
+    result = subprocess.run([chainfs_binary(), "bench", "meta", "--json", "--threads", "2",
+                             "--files", "20"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    figures = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [f["figure"] for f in figures] == ["create_private_2threads", "stat_private_2threads",
+                                              "unlink_private_2threads", "create_shared_2threads"]
+    for figure in figures:
+        assert figure["value"] > 0 and figure["limit_value"] > 0
+        assert figure["limit"] == "lmdb_nosync_read_write_txn_rate"
