@@ -211,6 +211,14 @@ static int run_op(struct tool *tool, int argc, char **argv)
         request->flags = op[0] == 's' ? META_FOLLOW_LAST : 0;
         snprintf(request->path, sizeof(request->path), "%s", argv[1]);
         status = send_request(tool, request);
+    } else if (OP("stat-id", 1)) {
+        request->method = META_METHOD_STAT;
+        request->inode_id = strtoull(argv[1], NULL, 10);
+        status = send_request(tool, request);
+    } else if (OP("sync", 1)) {
+        request->method = META_METHOD_SYNC_LENGTH;
+        status = inode_of(tool, argv[1], true, &request->inode_id);
+        status = status == 0 ? send_request(tool, request) : (print_result(status, request, NULL), status);
     } else if (OP("create", 2) || OP("create-excl", 2)) {
         request->method = META_METHOD_CREATE;
         request->mode = parse_mode(argv[2]);
@@ -288,7 +296,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: chainfs meta-tool --servers HOST:PORT[,...] [--uid U] [--gid G] [--groups G,..]\n"
             "                         [--client-id C] [--request-id N] [--repeat K] OP ARGS...\n"
-            "ops: stat P | lstat P | create P MODE | create-excl P MODE | mkdir P MODE |\n"
+            "ops: stat P | lstat P | stat-id ID | sync P | create P MODE | create-excl P MODE | mkdir P MODE |\n"
             "     mkdirs P MODE | symlink TARGET P | readlink P | link P NEW | unlink P |\n"
             "     rmdir P | rmr P | rename P NEW | rename-noreplace P NEW | exchange P Q |\n"
             "     ls P | chmod MODE P | truncate P SIZE | statfs | realpath P |\n"
