@@ -185,3 +185,20 @@ def test_readers_really_race_the_writers(tmp_path, monkeypatch):
     workload = small_workload(tmp_path / "data", readers=3, files_per_writer=1,
                               ops_per_writer=300).run(verify=False)
     assert any(f["where"].startswith("reader") for f in workload.failures), workload.summary()
+
+
+def test_command_line(tmp_path):
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(__file__), "workload.py")
+    data, log = tmp_path / "data", tmp_path / "log"
+    run = subprocess.run([sys.executable, script, str(data), "--writers", "2", "--ops-per-writer", "50",
+                          "--max-file-size", "65536", "--log", str(log)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and "0 verification failures" in run.stdout, run.stdout + run.stderr
+    check = [sys.executable, script, str(data), "--verify-log", str(log)]
+    assert subprocess.run(check, capture_output=True, timeout=120).returncode == 0
+    victim = biggest_file(data)
+    os.truncate(victim, 0)
+    result = subprocess.run(check, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and os.path.basename(victim) in result.stdout

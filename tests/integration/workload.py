@@ -466,3 +466,37 @@ def verify_directory(root, expected):
             problems.append("%s: %s" % (path, check_read(got, [(None if content is None else len(content),
                                                                  content or b"")]) or "differs"))
     return problems
+
+
+def main(argv=None):
+    """Command line: run the workload on a directory (e.g. a FUSE mount), or check a
+    directory against a log a run left. Exit status 1 on any verification failure."""
+    import argparse
+    parser = argparse.ArgumentParser(description="verifying file workload")
+    parser.add_argument("directory")
+    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--readers", type=int, default=2)
+    parser.add_argument("--files-per-writer", type=int, default=4)
+    parser.add_argument("--max-file-size", type=int, default=1 << 20)
+    parser.add_argument("--max-write", type=int, default=256 << 10)
+    parser.add_argument("--ops-per-writer", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--log", help="append acknowledged operations to this JSON-lines file")
+    parser.add_argument("--verify-log", metavar="LOG", help="only check DIRECTORY against LOG")
+    args = parser.parse_args(argv)
+    if args.verify_log:
+        problems = verify_directory(args.directory, expected_from_log(args.verify_log))
+        print("\n".join(problems) or "all files as the log says")
+        return 1 if problems else 0
+    workload = Workload(args.directory, writers=args.writers, readers=args.readers,
+                        files_per_writer=args.files_per_writer, max_file_size=args.max_file_size,
+                        max_write=args.max_write, ops_per_writer=args.ops_per_writer,
+                        duration=args.duration, seed=args.seed, log_path=args.log).run()
+    workload.close()
+    print(workload.summary())
+    return 0 if workload.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
