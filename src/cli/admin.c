@@ -451,29 +451,18 @@ static int get_config(struct admin *admin, int argc, char **argv)
     }
     if (parse_node_type(argv[1], &type) != 0)
         return 2;
-    uint8_t request[9];
-    request[0] = type;
-    wire_store_u64(request + 1, version);
-    struct rpc_call call;
-    rpc_call_init(&call, MGMTD_SERVICE_ID, MGMTD_METHOD_GET_CONFIG);
-    call.message = request;
-    call.message_length = sizeof(request);
-    int status = mgmtd_client_call_primary(&admin->mgmtd, &call);
-    if (status == 0) {
-        struct wire_reader reader;
-        wire_reader_init(&reader, call.reply_message, call.reply_message_length);
-        version = wire_get_u64(&reader);
-        const void *text;
-        size_t length;
-        if (wire_get_bytes(&reader, 1 << 20, &text, &length) && wire_reader_done(&reader))
-            printf("; %s config version %llu\n%.*s", argv[1], (unsigned long long)version,
-                   (int)length, (const char *)text);
-        else
-            status = CHAINFS_MALFORMED;
-    }
-    if (status != 0)
-        report_failure("get-config", status, &call);
-    rpc_call_release(&call);
+    char *text = NULL;
+    int status = mgmtd_client_get_config(&admin->mgmtd, type, version, &version, &text);
+    if (status == 0)
+        printf("; %s config version %llu\n%s", argv[1], (unsigned long long)version, text);
+    else if (status == CHAINFS_NOT_FOUND && version)
+        fprintf(stderr, "chainfs admin get-config: no config stored for %s version %llu\n",
+                argv[1], (unsigned long long)version);
+    else if (status == CHAINFS_NOT_FOUND)
+        fprintf(stderr, "chainfs admin get-config: no config stored for %s\n", argv[1]);
+    else
+        fprintf(stderr, "chainfs admin get-config: %s\n", chainfs_error_message(status));
+    free(text);
     return status == 0 ? 0 : 1;
 }
 

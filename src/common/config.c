@@ -228,11 +228,10 @@ static int handle_ini_entry(void *user, const char *section, const char *key, co
     return 1;
 }
 
-int config_load_file(const struct config_schema *schema, void *target, const char *path,
-                     struct config_error *error)
+/* Turns inih's result into 0 or CHAINFS_CONFIG with "origin:line: detail". */
+static int load_result(int line, const struct load_context *context, const char *origin,
+                       struct config_error *error)
 {
-    struct load_context context = {schema, target, error, false};
-    int line = ini_parse(path, handle_ini_entry, &context);
     if (line == 0)
         return 0;
     char detail[sizeof(error->message)];
@@ -240,15 +239,30 @@ int config_load_file(const struct config_schema *schema, void *target, const cha
         snprintf(detail, sizeof(detail), "cannot open: %s", strerror(errno));
     else if (line == -2)
         snprintf(detail, sizeof(detail), "out of memory");
-    else if (!context.failed)
+    else if (!context->failed)
         snprintf(detail, sizeof(detail), "syntax error (expected [section] or key = value)");
     else
         snprintf(detail, sizeof(detail), "%s", error->message);
     if (line > 0)
-        snprintf(error->message, sizeof(error->message), "%.200s:%d: %.290s", path, line, detail);
+        snprintf(error->message, sizeof(error->message), "%.200s:%d: %.290s", origin, line, detail);
     else
-        snprintf(error->message, sizeof(error->message), "%.200s: %.300s", path, detail);
+        snprintf(error->message, sizeof(error->message), "%.200s: %.300s", origin, detail);
     return CHAINFS_CONFIG;
+}
+
+int config_load_file(const struct config_schema *schema, void *target, const char *path,
+                     struct config_error *error)
+{
+    struct load_context context = {schema, target, error, false};
+    return load_result(ini_parse(path, handle_ini_entry, &context), &context, path, error);
+}
+
+int config_load_text(const struct config_schema *schema, void *target, const char *text,
+                     const char *origin, struct config_error *error)
+{
+    struct load_context context = {schema, target, error, false};
+    return load_result(ini_parse_string(text, handle_ini_entry, &context), &context, origin,
+                       error);
 }
 
 int config_apply_override(const struct config_schema *schema, void *target,
@@ -297,6 +311,41 @@ void config_free(const struct config_schema *schema, void *target)
             *slot = NULL;
         }
     }
+}
+
+/* Whether one setting holds the same value in a and b. */
+static bool setting_equal(const struct config_setting *setting, const void *a, const void *b)
+{
+    const char *slot_a = (const char *)a + setting->offset;
+    const char *slot_b = (const char *)b + setting->offset;
+    switch (setting->type) {
+    case CONFIG_TYPE_STRING: {
+        const char *text_a = *(char *const *)slot_a, *text_b = *(char *const *)slot_b;
+        return text_a == text_b || (text_a && text_b && strcmp(text_a, text_b) == 0);
+    }
+    case CONFIG_TYPE_BOOL: return *(const bool *)slot_a == *(const bool *)slot_b;
+    default: return *(const int64_t *)slot_a == *(const int64_t *)slot_b;
+    }
+}
+
+size_t config_describe_changes(const struct config_schema *schema, const void *before,
+                               const void *after, char *text, size_t capacity)
+{
+    size_t changed = 0, used = 0;
+    if (capacity)
+        text[0] = '\0';
+    for (size_t i = 0; i < schema->count; i++) {
+        const struct config_setting *setting = &schema->settings[i];
+        if (setting_equal(setting, before, after))
+            continue;
+        changed++;
+        if (used < capacity) {
+            int written = snprintf(text + used, capacity - used, "%s%s.%s", changed > 1 ? ", " : "",
+                                   setting->section, setting->key);
+            used += written > 0 ? (size_t)written : 0;
+        }
+    }
+    return changed;
 }
 
 void config_print_reference(const struct config_schema *schema, FILE *out)

@@ -67,6 +67,16 @@ int config_apply_defaults(const struct config_schema *schema, void *target,
 int config_load_file(const struct config_schema *schema, void *target, const char *path,
                      struct config_error *error);
 
+/* Reads INI text (e.g. a cluster-wide config fetched from mgmtd) over the current
+ * values; origin names it in messages ("mgmtd config v3:2: ..."). */
+int config_load_text(const struct config_schema *schema, void *target, const char *text,
+                     const char *origin, struct config_error *error);
+
+/* Counts the settings whose values differ between two filled structs and writes
+ * their names ("log.level, rpc.max_in_flight", cut to capacity) into text. */
+size_t config_describe_changes(const struct config_schema *schema, const void *before,
+                               const void *after, char *text, size_t capacity);
+
 /* Applies one "section.key=value" override (from the command line). */
 int config_apply_override(const struct config_schema *schema, void *target,
                           const char *assignment, struct config_error *error);

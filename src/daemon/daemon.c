@@ -62,6 +62,22 @@ static const struct config_setting daemon_settings[] = {
 const struct config_schema daemon_config_schema = {
     "daemon", daemon_settings, sizeof(daemon_settings) / sizeof(daemon_settings[0])};
 
+/* What daemon_apply_cluster_config needs to rebuild the config of the running
+ * daemon; a process runs one daemon. */
+static struct {
+    pthread_mutex_t lock;
+    const struct daemon_service *service;
+    const struct config_schema *schema;
+    size_t config_size;
+    const char *config_path;      /* argv strings live as long as the process */
+    char **overrides;
+    size_t override_count;
+    const void *live;             /* the config the service started with */
+    void *last_applied;           /* the last cluster config applied, or NULL */
+    void *state;
+    bool running;
+} runtime = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 void daemon_rpc_options(const struct daemon_config *config, struct rpc_server_options *options)
 {
     rpc_server_default_options(options);
@@ -136,7 +152,9 @@ static int load_configuration(int argc, char **argv, const struct daemon_service
         status = config_load_file(schema, config, config_path, &error);
     for (size_t i = 0; status == 0 && i < override_count; i++)
         status = config_apply_override(schema, config, overrides[i], &error);
-    free(overrides);
+    runtime.config_path = config_path;
+    runtime.overrides = overrides; /* freed by daemon_main */
+    runtime.override_count = override_count;
     if (status == CHAINFS_CONFIG)
         fprintf(stderr, "chainfs %s: %s\n", service->component, error.message);
     if (status != 0)
@@ -194,6 +212,11 @@ static int serve(const struct daemon_service *service, const struct daemon_confi
     if (status == 0)
         status = run_dir_publish_address(config->run_dir, config->name, address);
     if (status == 0) {
+        pthread_mutex_lock(&runtime.lock);
+        runtime.state = state;
+        runtime.live = config;
+        runtime.running = true;
+        pthread_mutex_unlock(&runtime.lock);
         log_info("%s ready: pid %d, rpc %s", config->name, (int)getpid(), address);
         int signal_number = 0;
         sigwait(stop_signals, &signal_number);
@@ -201,6 +224,9 @@ static int serve(const struct daemon_service *service, const struct daemon_confi
     } else {
         log_error("%s failed to start: %s", config->name, chainfs_error_message(status));
     }
+    pthread_mutex_lock(&runtime.lock); /* no reconfigure once stopping starts */
+    runtime.running = false;
+    pthread_mutex_unlock(&runtime.lock);
     if (server)
         rpc_server_stop(server, (uint64_t)config->shutdown_drain * CLOCK_NS_PER_MS);
     if (started && service->stop)
@@ -240,11 +266,88 @@ int daemon_main(int argc, char **argv, const struct daemon_service *service)
         fprintf(stderr, "chainfs %s: out of memory\n", service->component);
         return 1;
     }
+    runtime.service = service;
+    runtime.schema = &schema;
+    runtime.config_size = config_size;
     int exit_code = load_configuration(argc, argv, service, &schema, config);
     if (exit_code < 0) /* not --help, --version, or a usage/config error */
         exit_code = run_configured(service, config);
+    pthread_mutex_lock(&runtime.lock);
+    free(runtime.overrides);
+    runtime.overrides = NULL;
+    if (runtime.last_applied) {
+        config_free(&schema, runtime.last_applied);
+        free(runtime.last_applied);
+        runtime.last_applied = NULL;
+    }
+    runtime.schema = NULL;
+    pthread_mutex_unlock(&runtime.lock);
     config_free(&schema, config);
     config_schema_release(&schema);
     free(config);
     return exit_code;
+}
+
+/* Defaults, file, cluster text, overrides: the config the daemon would start with now. */
+static int rebuild_config(void *fresh, const char *text, uint64_t version,
+                          struct config_error *error)
+{
+    int status = config_apply_defaults(runtime.schema, fresh, error);
+    if (status == 0 && runtime.config_path)
+        status = config_load_file(runtime.schema, fresh, runtime.config_path, error);
+    char origin[64];
+    snprintf(origin, sizeof(origin), "cluster config v%llu", (unsigned long long)version);
+    if (status == 0)
+        status = config_load_text(runtime.schema, fresh, text, origin, error);
+    for (size_t i = 0; status == 0 && i < runtime.override_count; i++)
+        status = config_apply_override(runtime.schema, fresh, runtime.overrides[i], error);
+    const struct daemon_config *common = fresh;
+    enum log_level level;
+    if (status == 0 && !log_level_parse(common->log_level, &level)) {
+        snprintf(error->message, sizeof(error->message), "%s: [log] level: bad value '%s'",
+                 origin, common->log_level);
+        status = CHAINFS_CONFIG;
+    }
+    return status;
+}
+
+int daemon_apply_cluster_config(const char *text, uint64_t version, struct config_error *error)
+{
+    pthread_mutex_lock(&runtime.lock);
+    if (!runtime.running || !runtime.schema) {
+        pthread_mutex_unlock(&runtime.lock);
+        snprintf(error->message, sizeof(error->message), "no daemon is running");
+        return CHAINFS_INVALID_ARGUMENT;
+    }
+    void *fresh = calloc(1, runtime.config_size);
+    if (!fresh)
+        snprintf(error->message, sizeof(error->message), "out of memory");
+    int status = fresh ? rebuild_config(fresh, text, version, error) : CHAINFS_NO_MEMORY;
+    if (status == 0) {
+        const void *previous = runtime.last_applied ? runtime.last_applied : runtime.live;
+        char names[512];
+        size_t changed = config_describe_changes(runtime.schema, previous, fresh, names,
+                                                 sizeof(names));
+        const struct daemon_config *common = fresh;
+        enum log_level level;
+        if (log_level_parse(common->log_level, &level))
+            log_set_level(level);
+        if (runtime.service->reconfigure)
+            runtime.service->reconfigure(runtime.state, fresh);
+        log_info("cluster config version %llu applied; %zu setting(s) changed%s%s",
+                 (unsigned long long)version, changed, changed ? ": " : "", names);
+        if (runtime.last_applied) {
+            config_free(runtime.schema, runtime.last_applied);
+            free(runtime.last_applied);
+        }
+        runtime.last_applied = fresh;
+    } else {
+        log_warn("cluster config version %llu not applied: %s", (unsigned long long)version,
+                 error->message);
+        if (fresh)
+            config_free(runtime.schema, fresh);
+        free(fresh);
+    }
+    pthread_mutex_unlock(&runtime.lock);
+    return status;
 }

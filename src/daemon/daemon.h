@@ -50,11 +50,24 @@ struct daemon_service {
     int (*started)(void *state, const char *address);
     /* Stops background work; the server has stopped answering. */
     void (*stop)(void *state);
+    /* A new cluster-wide config arrived (daemon_apply_cluster_config): fresh is the
+     * whole config rebuilt from defaults, file, cluster text and --set overrides.
+     * Applies what can change while running (thread-safely) and ignores the rest,
+     * which takes effect at the next start. May be NULL. */
+    void (*reconfigure)(void *state, const void *fresh);
 };
 
 /* Runs a daemon until SIGTERM/SIGINT. argv[0] is the subcommand name. Returns the
  * process exit code (0 after a clean stop, 2 for usage/config errors, 1 otherwise). */
 int daemon_main(int argc, char **argv, const struct daemon_service *service);
+
+/* Applies a cluster-wide config (INI text of this node type, from mgmtd; see
+ * mgmtd/cluster_config.h) to the running daemon. The precedence is defaults < config
+ * file < cluster config < --set overrides. [log] level applies live; the service's
+ * reconfigure hook applies its own live settings; every changed setting is logged.
+ * Bad text changes nothing and returns CHAINFS_CONFIG (message in error). Returns
+ * CHAINFS_INVALID_ARGUMENT outside a running daemon_main. Thread-safe. */
+int daemon_apply_cluster_config(const char *text, uint64_t version, struct config_error *error);
 
 /* Fills RPC server options from the [rpc] settings. */
 void daemon_rpc_options(const struct daemon_config *config, struct rpc_server_options *options);

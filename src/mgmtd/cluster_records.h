@@ -13,7 +13,10 @@
 
 #define NODE_ADDRESS_MAX 64
 #define CHAIN_TARGETS_MAX 16
-#define CHAIN_TABLE_CHAINS_MAX 65536
+/* A chain table version is one KV value (KV_VALUE_MAX = 100,000 bytes) of 4 bytes
+ * per chain: 24,576 chains fit with room to spare. Larger tables need the record
+ * split into pages (not yet). */
+#define CHAIN_TABLE_CHAINS_MAX 24576
 
 enum node_type {
     NODE_TYPE_MGMTD = 1,

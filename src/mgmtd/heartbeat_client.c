@@ -45,6 +45,7 @@ struct heartbeat_client {
 
     atomic_uint_fast64_t serving_until; /* deadline; 0: serving was lost (latched) */
     atomic_uint_fast64_t routing_version;
+    uint64_t config_version; /* newest config version seen (heartbeat thread only) */
 
     /* Heartbeat thread only. */
     uint64_t next_beat;
@@ -207,7 +208,14 @@ static bool primary_lost(int status)
            status == CHAINFS_SHUTTING_DOWN;
 }
 
-static int heartbeat_call(struct heartbeat_client *client, uint64_t *sent, uint64_t *version)
+/* The versions a heartbeat reply carries. */
+struct heartbeat_reply {
+    uint64_t routing_version;
+    uint64_t config_version; /* newest config of the node's type, 0: none */
+};
+
+static int heartbeat_call(struct heartbeat_client *client, uint64_t *sent,
+                          struct heartbeat_reply *reply)
 {
     struct rpc_call call;
     rpc_call_init(&call, MGMTD_SERVICE_ID, MGMTD_METHOD_HEARTBEAT);
@@ -216,9 +224,10 @@ static int heartbeat_call(struct heartbeat_client *client, uint64_t *sent, uint6
     *sent = clock_now_ns();
     int status = run_call(client, client->mgmtd.primary, &call);
     if (status == 0) {
-        struct wire_reader reader; /* fields after the routing version are not ours */
+        struct wire_reader reader; /* later fields, if any, are for newer clients */
         wire_reader_init(&reader, call.reply_message, call.reply_message_length);
-        *version = wire_get_u64(&reader);
+        reply->routing_version = wire_get_u64(&reader);
+        reply->config_version = wire_get_u64(&reader);
         if (!wire_reader_ok(&reader))
             status = CHAINFS_MALFORMED;
     }
@@ -228,13 +237,14 @@ static int heartbeat_call(struct heartbeat_client *client, uint64_t *sent, uint6
 
 /* Sends the encoded heartbeat to the primary, finding it first when unknown, and
  * once more after NOT_PRIMARY or a lost primary. */
-static int send_heartbeat(struct heartbeat_client *client, uint64_t *sent, uint64_t *version)
+static int send_heartbeat(struct heartbeat_client *client, uint64_t *sent,
+                          struct heartbeat_reply *reply)
 {
     int status = CHAINFS_UNAVAILABLE;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!client->mgmtd.primary[0] && (status = locate_primary(client)) != 0)
             return status;
-        status = heartbeat_call(client, sent, version);
+        status = heartbeat_call(client, sent, reply);
         if (!primary_lost(status))
             return status;
         client->mgmtd.primary[0] = '\0';
@@ -287,7 +297,8 @@ static int encode_heartbeat(struct heartbeat_client *client)
     return wire_writer_ok(writer) ? 0 : CHAINFS_NO_MEMORY;
 }
 
-static void heartbeat_succeeded(struct heartbeat_client *client, uint64_t sent, uint64_t version)
+static void heartbeat_succeeded(struct heartbeat_client *client, uint64_t sent,
+                                const struct heartbeat_reply *reply)
 {
     if (client->failing)
         log_info("node %u: heartbeat to mgmtd %s works again", client->options.node_id,
@@ -300,22 +311,28 @@ static void heartbeat_succeeded(struct heartbeat_client *client, uint64_t sent, 
         log_info("node %u: serving again", client->options.node_id);
     }
     uint_fast64_t known = atomic_load(&client->routing_version);
-    if (version > known) {
-        atomic_store(&client->routing_version, version);
+    if (reply->routing_version > known) {
+        atomic_store(&client->routing_version, reply->routing_version);
         if (client->options.on_routing_version)
-            client->options.on_routing_version(client->options.context, version);
+            client->options.on_routing_version(client->options.context, reply->routing_version);
+    }
+    if (reply->config_version > client->config_version) {
+        client->config_version = reply->config_version;
+        if (client->options.on_config_version)
+            client->options.on_config_version(client->options.context, reply->config_version);
     }
 }
 
 static void beat(struct heartbeat_client *client)
 {
     client->next_beat = clock_now_ns() + client->options.interval_ns;
-    uint64_t sent = 0, version = 0;
+    uint64_t sent = 0;
+    struct heartbeat_reply reply = {0, 0};
     int status = encode_heartbeat(client);
     if (status == 0)
-        status = send_heartbeat(client, &sent, &version);
+        status = send_heartbeat(client, &sent, &reply);
     if (status == 0) {
-        heartbeat_succeeded(client, sent, version);
+        heartbeat_succeeded(client, sent, &reply);
     } else if (!client->failing && status != CHAINFS_CANCELLED) {
         client->failing = true;
         log_warn("node %u: heartbeat to mgmtd failed: %s", client->options.node_id,

@@ -62,6 +62,10 @@ struct heartbeat_options {
     /* A reply carried a routing version newer than any seen before: refresh the
      * routing info. May be NULL. */
     void (*on_routing_version)(void *context, uint64_t version);
+    /* A reply carried a config version for the node's type newer than any seen
+     * before (the first reply of a node whose type has a config counts): fetch and
+     * apply it (mgmtd/cluster_config.h). May be NULL. */
+    void (*on_config_version)(void *context, uint64_t version);
     /* The node must stop serving (storage: exit). Once per loss, so exactly once
      * unless resume_after_loss. May be NULL. */
     void (*on_stop_serving)(void *context);

@@ -261,8 +261,14 @@ void mgmtd_handle_set_chain_table(struct rpc_request *request)
     upload.table.table_id = wire_get_u32(&reader);
     upload.table.version = 0;
     uint32_t count = wire_get_u32(&reader);
+    if (wire_reader_ok(&reader) && count > CHAIN_TABLE_CHAINS_MAX) {
+        rpc_request_fail(request, CHAINFS_INVALID_ARGUMENT,
+                         "a chain table holds at most %d chains, got %u", CHAIN_TABLE_CHAINS_MAX,
+                         count);
+        return;
+    }
     if (!wire_reader_ok(&reader) || upload.table.table_id == 0 || count == 0 ||
-        count > CHAIN_TABLE_CHAINS_MAX || wire_reader_remaining(&reader) != (size_t)count * 4) {
+        wire_reader_remaining(&reader) != (size_t)count * 4) {
         rpc_request_fail(request, CHAINFS_MALFORMED, "malformed chain table");
         return;
     }

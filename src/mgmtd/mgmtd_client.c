@@ -126,3 +126,31 @@ int mgmtd_client_routing_info(struct mgmtd_client *client, struct routing_info *
             return 0;
     return status;
 }
+
+int mgmtd_client_get_config(struct mgmtd_client *client, uint8_t node_type, uint64_t version,
+                            uint64_t *version_out, char **text_out)
+{
+    uint8_t request[9];
+    request[0] = node_type;
+    wire_store_u64(request + 1, version);
+    struct rpc_call call;
+    rpc_call_init(&call, MGMTD_SERVICE_ID, MGMTD_METHOD_GET_CONFIG);
+    call.message = request;
+    call.message_length = sizeof(request);
+    int status = mgmtd_client_call_primary(client, &call);
+    *text_out = NULL;
+    if (status == 0) {
+        struct wire_reader reader;
+        wire_reader_init(&reader, call.reply_message, call.reply_message_length);
+        *version_out = wire_get_u64(&reader);
+        const void *text;
+        size_t length;
+        if (!wire_get_bytes(&reader, MGMTD_CONFIG_TEXT_MAX, &text, &length) ||
+            !wire_reader_done(&reader))
+            status = CHAINFS_MALFORMED;
+        else if (!(*text_out = strndup(text, length)))
+            status = CHAINFS_NO_MEMORY;
+    }
+    rpc_call_release(&call);
+    return status;
+}

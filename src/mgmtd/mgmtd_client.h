@@ -37,4 +37,10 @@ int mgmtd_client_call_primary(struct mgmtd_client *client, struct rpc_call *call
 /* Fetches the routing info from any mgmtd (the primary first). */
 int mgmtd_client_routing_info(struct mgmtd_client *client, struct routing_info *info);
 
+/* Fetches the cluster config of a node type (version 0: the newest) from the
+ * primary: *version_out is its version, *text_out a NUL-terminated malloc'ed copy the
+ * caller frees. CHAINFS_NOT_FOUND when no such config is stored. */
+int mgmtd_client_get_config(struct mgmtd_client *client, uint8_t node_type, uint64_t version,
+                            uint64_t *version_out, char **text_out);
+
 #endif /* CHAINFS_MGMTD_MGMTD_CLIENT_H */

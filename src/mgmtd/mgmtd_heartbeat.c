@@ -163,7 +163,7 @@ void mgmtd_handle_heartbeat(struct rpc_request *request)
     int status = mgmtd_run(heartbeat.context.mgmtd, heartbeat_transaction, &heartbeat);
     free(heartbeat.targets);
     if (status == 0) {
-        char key[80];
+        char key[LIVENESS_KEY_MAX];
         mgmtd_node_liveness_key(key, heartbeat.node.node_id);
         mgmtd_note_alive(heartbeat.context.mgmtd, key);
         wire_put_u64(&request->reply, heartbeat.routing_version);
@@ -217,7 +217,7 @@ void mgmtd_handle_extend_client_session(struct rpc_request *request)
     }
     int status = mgmtd_run(extension.context.mgmtd, session_extension_transaction, &extension);
     if (status == 0) {
-        char key[80];
+        char key[LIVENESS_KEY_MAX];
         mgmtd_client_liveness_key(key, extension.session.client_id);
         mgmtd_note_alive(extension.context.mgmtd, key);
     }
@@ -273,7 +273,7 @@ static int sweep_client_sessions(struct kv_transaction *transaction, struct fail
         struct wire_reader reader;
         struct client_session_record session;
         wire_reader_init(&reader, rows.rows[i].value, rows.rows[i].value_length);
-        char key[80];
+        char key[LIVENESS_KEY_MAX];
         if (!client_session_record_decode(&reader, &session) || !session.alive)
             continue;
         mgmtd_client_liveness_key(key, session.client_id);
@@ -302,7 +302,7 @@ static int failure_sweep_transaction(struct kv_transaction *transaction, void *a
         status = routing_info_load(transaction, &info);
     for (size_t i = 0; status == 0 && i < info.node_count; i++) {
         struct node_record node = info.nodes[i];
-        char key[80];
+        char key[LIVENESS_KEY_MAX];
         mgmtd_node_liveness_key(key, node.node_id);
         if (!node.alive || node.type == NODE_TYPE_MGMTD || !silent_too_long(sweep, key))
             continue;

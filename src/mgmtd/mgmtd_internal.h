@@ -22,6 +22,7 @@
 
 #include "mgmtd/cluster_records.h"
 #include "mgmtd/lease.h"
+#include "mgmtd/liveness_table.h"
 #include "mgmtd/mgmtd_service.h"
 #include "mgmtd/routing_info.h"
 #include "net/rpc_server.h"
@@ -29,13 +30,6 @@
 struct kv_store;
 struct kv_transaction;
 
-#define MGMTD_LIVENESS_KEY_MAX 80
-
-/* When the primary last heard from a node ("n<id>") or a client session ("c<id>"). */
-struct liveness {
-    char key[MGMTD_LIVENESS_KEY_MAX];
-    uint64_t last_heartbeat;
-};
 
 struct mgmtd {
     const struct mgmtd_config *config;
@@ -43,9 +37,7 @@ struct mgmtd {
     pthread_mutex_t lock; /* lease, primary_since, liveness */
     struct lease lease;
     uint64_t primary_since;
-    struct liveness *liveness;
-    size_t liveness_count;
-    size_t liveness_capacity;
+    struct liveness_table liveness; /* when nodes and client sessions were last heard */
     pthread_t thread;
     bool thread_started;
     bool stopping;
@@ -98,8 +90,8 @@ int mgmtd_take_node_targets_offline(struct kv_transaction *transaction,
 
 void mgmtd_note_alive(struct mgmtd *mgmtd, const char *key);
 uint64_t mgmtd_last_heard(struct mgmtd *mgmtd, const char *key);
-void mgmtd_node_liveness_key(char key[MGMTD_LIVENESS_KEY_MAX], uint32_t node_id);
-void mgmtd_client_liveness_key(char key[MGMTD_LIVENESS_KEY_MAX], const char *client_id);
+void mgmtd_node_liveness_key(char key[LIVENESS_KEY_MAX], uint32_t node_id);
+void mgmtd_client_liveness_key(char key[LIVENESS_KEY_MAX], const char *client_id);
 
 /* The primary's periodic work; each returns 0 or a status. */
 int mgmtd_sweep_failures(struct mgmtd *mgmtd);

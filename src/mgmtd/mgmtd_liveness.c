@@ -21,38 +21,23 @@ void mgmtd_note_alive(struct mgmtd *mgmtd, const char *key)
 {
     uint64_t now = clock_now_ns();
     pthread_mutex_lock(&mgmtd->lock);
-    size_t i = 0;
-    while (i < mgmtd->liveness_count && strcmp(mgmtd->liveness[i].key, key) != 0)
-        i++;
-    if (i == mgmtd->liveness_count && mgmtd->liveness_count == mgmtd->liveness_capacity) {
-        size_t capacity = mgmtd->liveness_capacity ? mgmtd->liveness_capacity * 2 : 64;
-        struct liveness *grown = realloc(mgmtd->liveness, capacity * sizeof(*grown));
-        if (!grown) {
-            pthread_mutex_unlock(&mgmtd->lock);
-            return; /* it then looks silent and is re-marked alive at its next beat */
-        }
-        mgmtd->liveness = grown;
-        mgmtd->liveness_capacity = capacity;
-    }
-    if (i == mgmtd->liveness_count)
-        snprintf(mgmtd->liveness[mgmtd->liveness_count++].key, sizeof(mgmtd->liveness[0].key), "%s", key);
-    mgmtd->liveness[i].last_heartbeat = now;
+    /* Out of memory: the member looks silent until its next beat is recorded. */
+    (void)liveness_table_note(&mgmtd->liveness, key, now);
     pthread_mutex_unlock(&mgmtd->lock);
 }
 
-void mgmtd_node_liveness_key(char key[80], uint32_t node_id) { snprintf(key, 80, "n%u", node_id); }
+void mgmtd_node_liveness_key(char key[LIVENESS_KEY_MAX], uint32_t node_id) { snprintf(key, LIVENESS_KEY_MAX, "n%u", node_id); }
 
-void mgmtd_client_liveness_key(char key[80], const char *client_id) { snprintf(key, 80, "c%s", client_id); }
+void mgmtd_client_liveness_key(char key[LIVENESS_KEY_MAX], const char *client_id) { snprintf(key, LIVENESS_KEY_MAX, "c%s", client_id); }
 
 
 /* When this primary last heard from key (its takeover time if never). */
 uint64_t mgmtd_last_heard(struct mgmtd *mgmtd, const char *key)
 {
-    uint64_t last = mgmtd->primary_since;
     pthread_mutex_lock(&mgmtd->lock);
-    for (size_t i = 0; i < mgmtd->liveness_count; i++)
-        if (strcmp(mgmtd->liveness[i].key, key) == 0 && mgmtd->liveness[i].last_heartbeat > last)
-            last = mgmtd->liveness[i].last_heartbeat;
+    uint64_t last = liveness_table_last(&mgmtd->liveness, key);
+    if (last < mgmtd->primary_since)
+        last = mgmtd->primary_since;
     pthread_mutex_unlock(&mgmtd->lock);
     return last;
 }

@@ -15,6 +15,7 @@
 #include "mgmtd/cluster_records.h"
 #include "mgmtd/lease.h"
 #include "mgmtd/mgmtd_internal.h"
+#include "mgmtd/mgmtd_protocol.h"
 #include "mgmtd/mgmtd_keys.h"
 #include "mgmtd/routing_info.h"
 #include "mgmtd/target_state.h"
@@ -249,7 +250,6 @@ void mgmtd_handle_unregister_node(struct rpc_request *request)
 
 /* --- SET_CONFIG and GET_CONFIG ------------------------------------------------------ */
 
-#define CONFIG_TEXT_MAX 60000
 
 struct config_upload {
     struct transaction_context context;
@@ -294,12 +294,12 @@ void mgmtd_handle_set_config(struct rpc_request *request)
     struct wire_reader reader;
     wire_reader_init(&reader, request->message, request->message_length);
     upload.node_type = wire_get_u8(&reader);
-    bool ok = wire_get_bytes(&reader, CONFIG_TEXT_MAX, &upload.text, &upload.text_length) &&
+    bool ok = wire_get_bytes(&reader, MGMTD_CONFIG_TEXT_MAX, &upload.text, &upload.text_length) &&
               wire_reader_done(&reader) && node_type_name(upload.node_type) &&
               memchr(upload.text, '\0', upload.text_length) == NULL;
     if (!ok) {
         rpc_request_fail(request, CHAINFS_MALFORMED,
-                         "expected u8 node type and an INI text of at most %d bytes", CONFIG_TEXT_MAX);
+                         "expected u8 node type and an INI text of at most %d bytes", MGMTD_CONFIG_TEXT_MAX);
         return;
     }
     /* inih wants a NUL-terminated string; the text is a view into the request body. */

@@ -38,6 +38,9 @@
 
 #define MGMTD_SERVICE_ID 1
 
+/* The largest config text SET_CONFIG accepts (a KV value must hold it). */
+#define MGMTD_CONFIG_TEXT_MAX 60000
+
 enum mgmtd_method {
     MGMTD_METHOD_GET_PRIMARY = 1,
     MGMTD_METHOD_HEARTBEAT = 2,

@@ -44,7 +44,7 @@ static void *background_loop(void *argument)
         mgmtd->lease = lease;
         if (primary && !was_primary) {
             mgmtd->primary_since = clock_now_ns(); /* every node gets a full interval */
-            mgmtd->liveness_count = 0;
+            liveness_table_clear(&mgmtd->liveness);
         }
         pthread_mutex_unlock(&mgmtd->lock);
         if (status != 0)
@@ -148,7 +148,7 @@ static void mgmtd_stop(void *state_pointer)
             log_warn("could not release the lease: %s", chainfs_error_message(status));
     }
     kv_close(mgmtd->store);
-    free(mgmtd->liveness);
+    liveness_table_free(&mgmtd->liveness);
     pthread_cond_destroy(&mgmtd->wake);
     pthread_mutex_destroy(&mgmtd->lock);
     free(state);

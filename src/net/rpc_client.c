@@ -50,6 +50,7 @@ struct client_channel {
     char address[ADDRESS_TEXT_MAX * 2];
     pthread_mutex_t lock; /* guards session and connecting */
     struct client_session *session;
+    uint64_t failed_at_ns; /* when the last connect attempt failed (0: never) */
     struct client_channel *next;
 };
 
@@ -407,7 +408,8 @@ static int connect_socket(const char *address_text, uint64_t timeout_ns, int *re
         struct pollfd wait = {.fd = fd, .events = POLLOUT};
         int error = 0;
         socklen_t length = sizeof(error);
-        if (poll(&wait, 1, (int)(timeout_ns / CLOCK_NS_PER_MS)) != 1 ||
+        int wait_ms = timeout_ns / CLOCK_NS_PER_MS > 0 ? (int)(timeout_ns / CLOCK_NS_PER_MS) : 1;
+        if (poll(&wait, 1, wait_ms) != 1 ||
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) {
             close(fd);
             return CHAINFS_CONNECT_FAILED;
@@ -420,11 +422,11 @@ static int connect_socket(const char *address_text, uint64_t timeout_ns, int *re
 /* Connects and installs the new session as channel->session. The channel's lock is
  * held by the caller; the session is installed under client->lock, before the
  * connection can report its close, so that the closed handler always finds it. */
-static int session_open(struct rpc_client *client, const char *address,
+static int session_open(struct rpc_client *client, const char *address, uint64_t timeout_ns,
                         struct client_channel *channel)
 {
     int fd;
-    int status = connect_socket(address, client->options.connect_timeout_ns, &fd);
+    int status = connect_socket(address, timeout_ns, &fd);
     if (status != 0) {
         log_debug("cannot connect to %s: %s", address, chainfs_error_name(status));
         return status;
@@ -487,21 +489,30 @@ static struct client_channel *channel_for(struct rpc_client *client, const char 
     return channel;
 }
 
-/* A referenced, open session for address, connecting if needed. */
-static int session_for(struct rpc_client *client, const char *address,
+/* A referenced, open session for address, connecting if needed (waiting at most
+ * timeout_ns for the connection). Callers that queued behind an attempt that failed
+ * share its failure instead of trying again one after another: against a host that
+ * drops packets every attempt takes the whole timeout. */
+static int session_for(struct rpc_client *client, const char *address, uint64_t timeout_ns,
                        struct client_session **result)
 {
     struct client_channel *channel = channel_for(client, address);
     if (!channel)
         return CHAINFS_INVALID_ARGUMENT;
+    uint64_t arrived = clock_now_ns();
     pthread_mutex_lock(&channel->lock);
     int status = 0;
     if (channel->session && session_is_closed(channel->session)) {
         session_unref(channel->session); /* the channel's reference */
         channel->session = NULL;
     }
-    if (!channel->session)
-        status = session_open(client, address, channel);
+    if (!channel->session && channel->failed_at_ns > arrived) {
+        status = CHAINFS_CONNECT_FAILED;
+    } else if (!channel->session) {
+        status = session_open(client, address, timeout_ns, channel);
+        if (status != 0)
+            channel->failed_at_ns = clock_now_ns();
+    }
     if (status == 0) {
         atomic_fetch_add(&channel->session->references, 1);
         *result = channel->session;
@@ -550,14 +561,17 @@ int rpc_call_start(struct rpc_client *client, const char *address, struct rpc_ca
     if (call->message_length > client->options.max_body_length - FRAME_ENVELOPE_SIZE ||
         call->payload_length > UINT32_MAX || !call->on_complete)
         return CHAINFS_INVALID_ARGUMENT;
+    uint64_t timeout = call->timeout_ns ? call->timeout_ns : client->options.default_timeout_ns;
+    uint64_t connect_timeout = client->options.connect_timeout_ns;
+    if (timeout < connect_timeout) /* a call never waits past its own deadline */
+        connect_timeout = timeout;
     struct client_session *session;
-    int status = session_for(client, address, &session);
+    int status = session_for(client, address, connect_timeout, &session);
     if (status != 0) {
         snprintf(call->error_text, sizeof(call->error_text), "cannot connect to %s", address);
         return status;
     }
     reset_result(call);
-    uint64_t timeout = call->timeout_ns ? call->timeout_ns : client->options.default_timeout_ns;
     call->state.session = session;
     call->state.request_id = atomic_fetch_add(&session->next_request_id, 1);
     call->state.deadline = deadline_after_ns(timeout);

@@ -291,6 +291,10 @@ def test_bad_requests_are_refused_and_change_nothing(cluster, tmp_path):
         assert status != 0 and b"belongs to node 11" in reply
         status, _ = m.call(primary, m.HEARTBEAT, b"\x01\x02")
         assert status == 10  # MALFORMED
+        # A chain table too large for one KV value is refused with its limit.
+        too_many = 24577
+        status, reply = m.call(primary, 5, struct.pack("<II", 1, too_many) + b"\x01\x00\x00\x00" * too_many)
+        assert status != 0 and b"at most 24576 chains" in reply, reply
         # Nothing that was refused left a trace (heartbeats may still move versions).
         assert definitions() == before
     finally:
@@ -364,6 +368,38 @@ def test_configs_are_versioned_per_node_type(lmdb_cluster, tmp_path):
     assert status == 0
     routing_version, config_version = struct.unpack("<QQ", reply)
     assert config_version == 2
+
+
+def test_node_applies_cluster_config_live(lmdb_cluster, tmp_path):
+    """A member fetches its type's config when a heartbeat announces a new version:
+    [log] level applies at once; bad text is refused and changes nothing; --set
+    overrides keep precedence over the cluster config."""
+    cluster = lmdb_cluster
+    cluster.wait_for_primary()
+    node = Daemon(tmp_path, subcommand="node", name="member",
+                  settings=["node.mgmtd=%s" % cluster.addresses, "node.node_id=40",
+                            "node.type=client", "node.heartbeat_interval=100ms",
+                            "node.heartbeat_fail_interval=%dms" % (FAIL_S * 1000),
+                            "rpc.max_in_flight=64"])
+    try:
+        config = tmp_path / "client.ini"
+        config.write_text("[log]\nlevel = debug\n[rpc]\nmax_in_flight = 128\nworker_threads = 6\n")
+        cluster.admin("set-config", "client", str(config))
+        # max_in_flight is pinned by --set, so only level and worker_threads change.
+        node.wait_for_log("cluster config version 1 applied; 2 setting(s) changed: "
+                          "log.level, rpc.worker_threads", timeout=10)
+        broken = tmp_path / "broken.ini"
+        broken.write_text("[rpc]\nworker_threads = many\n")
+        cluster.admin("set-config", "client", str(broken))
+        node.wait_for_log("cluster config version 2 not applied: cluster config v2:2: "
+                          "[rpc] worker_threads: expected an integer", timeout=10)
+        config.write_text("[log]\nlevel = info\n")
+        cluster.admin("set-config", "client", str(config))
+        node.wait_for_log("cluster config version 3 applied", timeout=10)
+        assert node.process.poll() is None
+    finally:
+        assert node.stop() == 0
+        node.assert_clean_log()
 
 
 def test_client_sessions_live_and_die(lmdb_cluster):

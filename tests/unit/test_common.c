@@ -226,6 +226,40 @@ static void config_errors_name_file_line_and_key(void **state)
     assert_int_equal(config_apply_override(&sample_schema, &config, "garbage", &error), CHAINFS_CONFIG);
 }
 
+static void config_text_and_changes(void **state)
+{
+    (void)state;
+    struct sample_config before, after;
+    struct config_error error;
+    assert_int_equal(load_sample("[net]\nworkers = 2\n", &before, &error), 0);
+    assert_int_equal(load_sample("[net]\nworkers = 2\n", &after, &error), 0);
+    char names[128];
+    assert_int_equal(config_describe_changes(&sample_schema, &before, &after, names, sizeof(names)), 0);
+    assert_string_equal(names, "");
+
+    /* Text over a file-loaded config: later values win, the rest is kept. */
+    assert_int_equal(config_load_text(&sample_schema, &after,
+                                      "[log]\nverbose = on\n[mgmtd]\nheartbeat = 2s\n",
+                                      "mgmtd config v2", &error), 0);
+    assert_int_equal(after.workers, 2);
+    assert_int_equal(after.heartbeat, 2000);
+    assert_int_equal(config_describe_changes(&sample_schema, &before, &after, names, sizeof(names)), 2);
+    assert_string_equal(names, "log.verbose, mgmtd.heartbeat");
+    /* A short buffer is cut, the count is still right. */
+    char short_names[8];
+    assert_int_equal(config_describe_changes(&sample_schema, &before, &after, short_names,
+                                             sizeof(short_names)), 2);
+    assert_int_equal(strlen(short_names), 7);
+
+    /* Errors name the origin and line. */
+    assert_int_equal(config_load_text(&sample_schema, &after, "[net]\nworkers = 99\n",
+                                      "mgmtd config v3", &error), CHAINFS_CONFIG);
+    assert_non_null(strstr(error.message, "mgmtd config v3:2: [net] workers = '99' is out of range"));
+    assert_int_equal(after.workers, 2);
+    config_free(&sample_schema, &before);
+    config_free(&sample_schema, &after);
+}
+
 static void config_value_parsers(void **state)
 {
     (void)state;
@@ -294,6 +328,7 @@ int main(void)
         cmocka_unit_test(wire_reader_rejects_lies_and_garbage),
         cmocka_unit_test(config_defaults_and_file_values),
         cmocka_unit_test(config_errors_name_file_line_and_key),
+        cmocka_unit_test(config_text_and_changes),
         cmocka_unit_test(config_value_parsers),
         cmocka_unit_test(error_table_is_consistent),
         cmocka_unit_test(deadlines_and_aligned_buffers),

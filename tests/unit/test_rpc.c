@@ -419,6 +419,86 @@ static void calls_to_many_silent_peers_all_time_out(void **state)
     }
 }
 
+/* A listener whose accept queue is full: the kernel drops further SYNs, so a connect
+ * to it hangs like one to a host cut off by a partition. */
+static int unreachable_listener(char text[ADDRESS_TEXT_MAX], int fillers[2])
+{
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t length = sizeof(address);
+    assert_int_equal(bind(listener, (struct sockaddr *)&address, sizeof(address)), 0);
+    assert_int_equal(listen(listener, 0), 0);
+    getsockname(listener, (struct sockaddr *)&address, &length);
+    for (int i = 0; i < 2; i++) { /* backlog 0 still queues one; fill it */
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)connect(fillers[i], (struct sockaddr *)&address, sizeof(address));
+    }
+    usleep(50 * 1000);
+    snprintf(text, ADDRESS_TEXT_MAX, "127.0.0.1:%u", ntohs(address.sin_port));
+    return listener;
+}
+
+struct connector {
+    struct rpc_client *client;
+    const char *address;
+    uint64_t timeout_ns;
+    int status;
+};
+
+static void *connect_once(void *argument)
+{
+    struct connector *connector = argument;
+    struct rpc_call call;
+    rpc_call_init(&call, SYSTEM_SERVICE_ID, SYSTEM_METHOD_HEALTH);
+    call.timeout_ns = connector->timeout_ns;
+    connector->status = rpc_call_sync(connector->client, connector->address, &call);
+    rpc_call_release(&call);
+    return NULL;
+}
+
+/* Regression: a connect to an unreachable peer waited the client's whole connect
+ * timeout even for a call with a shorter deadline, and callers queued on the peer's
+ * channel each waited a full timeout in turn. */
+static void connects_to_unreachable_peers_are_bounded(void **state)
+{
+    (void)state;
+    struct rpc_client_options options;
+    rpc_client_default_options(&options);
+    options.connect_timeout_ns = 300 * CLOCK_NS_PER_MS;
+    struct rpc_client *client;
+    assert_int_equal(rpc_client_create(&options, &client), 0);
+    char address[ADDRESS_TEXT_MAX];
+    int fillers[2];
+    int listener = unreachable_listener(address, fillers);
+
+    /* A 50 ms call gives up after 50 ms, not after the 300 ms connect timeout. */
+    uint64_t start = clock_now_ns();
+    struct connector single = {client, address, 50 * CLOCK_NS_PER_MS, 0};
+    connect_once(&single);
+    assert_int_equal(single.status, CHAINFS_CONNECT_FAILED);
+    assert_true(clock_now_ns() - start < 250 * CLOCK_NS_PER_MS);
+
+    /* Eight callers at once share one attempt instead of 8 x 300 ms in a row. */
+    enum { CALLERS = 8 };
+    pthread_t threads[CALLERS];
+    struct connector connectors[CALLERS];
+    start = clock_now_ns();
+    for (int i = 0; i < CALLERS; i++) {
+        connectors[i] = (struct connector){client, address, 5 * CLOCK_NS_PER_S, 0};
+        pthread_create(&threads[i], NULL, connect_once, &connectors[i]);
+    }
+    for (int i = 0; i < CALLERS; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(connectors[i].status, CHAINFS_CONNECT_FAILED);
+    }
+    uint64_t elapsed = clock_now_ns() - start;
+    assert_true(elapsed < 1200 * CLOCK_NS_PER_MS); /* one or two attempts, not eight */
+    rpc_client_destroy(client);
+    close(fillers[0]);
+    close(fillers[1]);
+    close(listener);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +513,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(graceful_stop_finishes_requests_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(many_threads_share_one_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(calls_to_many_silent_peers_all_time_out, setup, teardown),
+        cmocka_unit_test(connects_to_unreachable_peers_are_bounded),
     };
     return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
 }
