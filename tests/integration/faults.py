@@ -52,6 +52,75 @@ def restart(daemon):
     return Daemon(**daemon.spawn)
 
 
+class ExternalProcess:
+    """A process someone else started (the services of `chainfs up`, say), known by its
+    pid: killed, frozen and restarted with the same executable, arguments, environment
+    and working directory, read from /proc before it dies. A restarted one is a child
+    of the test; stop_restarted() (or the cluster's own stop, by pid file) ends it."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.executable = os.readlink("/proc/%d/exe" % pid)
+        with open("/proc/%d/cmdline" % pid, "rb") as file:
+            self.arguments = [part.decode() for part in file.read().split(b"\0")[:-1]]
+        with open("/proc/%d/environ" % pid, "rb") as file:
+            self.environment = dict(part.decode(errors="replace").split("=", 1)
+                                    for part in file.read().split(b"\0") if b"=" in part)
+        self.directory = os.readlink("/proc/%d/cwd" % pid)
+        self.popen = None  # set when this test started it
+
+    @classmethod
+    def from_pid_file(cls, path):
+        with open(path) as file:
+            return cls(int(file.read().strip()))
+
+    def alive(self):
+        """Running (or stopped), not dead and not a zombie."""
+        try:
+            with open("/proc/%d/stat" % self.pid) as file:
+                return file.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    def kill(self, timeout=10.0):
+        os.kill(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() > deadline:
+                raise AssertionError("pid %d survived SIGKILL for %ss" % (self.pid, timeout))
+            time.sleep(0.01)
+        if self.popen is not None:
+            self.popen.wait(timeout=timeout)
+
+    def pause(self):
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.pid, signal.SIGCONT)
+
+    def restart(self, log_path):
+        """The same command again (after this one died), output appended to log_path.
+        Returns the new ExternalProcess."""
+        if self.alive():
+            raise ValueError("pid %d is still running" % self.pid)
+        with open(log_path, "ab") as log:
+            popen = subprocess.Popen(self.arguments, executable=self.executable, env=self.environment,
+                                     cwd=self.directory, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        restarted = ExternalProcess(popen.pid)
+        restarted.popen = popen
+        return restarted
+
+    def stop_restarted(self, timeout=20.0):
+        """SIGTERM to a process this test restarted, and its exit code."""
+        if self.popen is None:
+            raise ValueError("pid %d was not started by this test" % self.pid)
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            self.popen.wait(timeout=timeout)
+        return self.popen.returncode
+
+
 class Daemons:
     """A mutable set of daemons that faults replace when they restart one, so tests and
     faults always see the current process of each name."""

@@ -40,6 +40,31 @@ def test_kill_and_restart(tmp_path, binary):
         daemon.assert_clean_log()
 
 
+def test_external_process_is_killed_and_restarted_from_proc(tmp_path, binary):
+    """A service started by someone else, known only by its pid file."""
+    daemon = Daemon(tmp_path, name="external")
+    restarted = None
+    try:
+        process = faults.ExternalProcess.from_pid_file(daemon.run_dir / "external.pid")
+        assert process.executable == binary and process.arguments[1] == "node"
+        process.kill()
+        assert not process.alive() and daemon.process.wait(timeout=10) == -9  # reaped: a zombie holds the pid file
+        (daemon.run_dir / "external.address").unlink()
+        restarted = process.restart(tmp_path / "external-restarted.log")
+        address_file = daemon.run_dir / "external.address"
+        deadline = time.monotonic() + 20
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert restarted.alive() and restarted.pid != process.pid
+        assert answers(binary, address_file.read_text().strip())
+        with pytest.raises(ValueError):
+            restarted.restart(tmp_path / "x.log")
+    finally:
+        if restarted is not None:
+            assert restarted.stop_restarted() == 0
+        daemon.log.close()
+
+
 def test_pause_and_resume(tmp_path, binary):
     daemon = Daemon(tmp_path)
     try:
