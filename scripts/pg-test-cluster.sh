@@ -11,6 +11,10 @@
 # (DIR is chowned to it, so DIR's parent must be traversable by it, e.g. /tmp). Authentication
 # is `trust` on the socket only; nothing listens on TCP. fsync stays on: commits are durable,
 # as the conformance suite's crash test and the benchmark's figures assume.
+#
+# PG_LISTEN=ADDRESS additionally listens on TCP at ADDRESS:5432 with `trust` for clients in
+# the same subnet (the fault tests run it inside a network namespace, where a partition
+# can cut a host off from its KV store).
 set -euo pipefail
 
 bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -47,8 +51,13 @@ start() {
     cat "$dir/initdb.log" >&2
     exit 1
   fi
+  local listen=''
+  if [ -n "${PG_LISTEN:-}" ]; then
+    listen=$PG_LISTEN
+    echo "host all all samenet trust" >>"$dir/data/pg_hba.conf"
+  fi
   if ! as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-      -o "-c listen_addresses='' -k $dir -p $port -c max_connections=200" >/dev/null; then
+      -o "-c listen_addresses='$listen' -k $dir -p $port -c max_connections=200" >/dev/null; then
     echo "pg-test-cluster: server did not start:" >&2
     cat "$dir/server.log" >&2
     exit 1

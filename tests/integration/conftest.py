@@ -4,6 +4,10 @@ Every process is started in a fresh temporary directory, on a free port chosen b
 kernel (listen 127.0.0.1:0, address read back from the run directory), and stopped by
 its pid at teardown even when the test failed. Teardown also fails the test if the
 process did not stop cleanly or its log shows a sanitizer report.
+
+A Daemon can also run inside a host of a `network` (netns.py: network namespaces as
+machines on a bridge); it then listens on that host's address instead of loopback.
+Tests marked `chaos` (long randomized fault runs) only run when selected with -m.
 """
 import os
 import signal
@@ -12,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+import netns
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,17 +35,26 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
 class Daemon:
     """One `chainfs <subcommand>` process with its run directory and log."""
 
-    def __init__(self, tmp_path, subcommand="node", name="node", settings=(), extra_args=()):
+    def __init__(self, tmp_path, subcommand="node", name="node", settings=(), extra_args=(),
+                 host=None):
+        # What it was started with, so faults.restart() can start it again.
+        self.spawn = dict(tmp_path=tmp_path, subcommand=subcommand, name=name,
+                          settings=tuple(settings), extra_args=tuple(extra_args), host=host)
         self.run_dir = tmp_path / "run"
         self.log_path = tmp_path / ("%s.log" % name)
         self.name = name
+        self.host = host
         args = [chainfs_binary(), subcommand,
                 "--set", "daemon.run_dir=%s" % self.run_dir,
                 "--set", "daemon.name=%s" % name,
                 "--set", "rpc.debug_methods=true"]
+        if host is not None:  # before the caller's settings, which may override it
+            args += ["--set", "rpc.listen=%s:0" % host.address]
         for setting in settings:
             args += ["--set", setting]
         args += list(extra_args)
+        if host is not None:
+            args = host.command(args)
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
                                         stderr=subprocess.STDOUT)
@@ -100,3 +115,31 @@ def node(tmp_path):
 @pytest.fixture
 def binary():
     return chainfs_binary()
+
+
+@pytest.fixture
+def network():
+    """A private network of namespaces (netns.Network); the test adds hosts. Skips
+    where namespaces cannot be made; teardown checks that nothing of it is left.
+    Request it before any Daemon fixture that runs in it, so it is torn down last."""
+    available, why = netns.network_available()
+    if not available:
+        pytest.skip(why)
+    net = netns.Network()
+    yield net
+    net.close()
+    assert net.leftovers() == [], "network namespaces left behind: %s" % net.leftovers()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "chaos: long randomized fault runs; run with -m chaos")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long chaos runs are left out unless a -m expression names them."""
+    if "chaos" in (config.getoption("markexpr") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("chaos") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
