@@ -85,9 +85,9 @@ static int make_target_directories(const struct storage_cluster *cluster, unsign
 {
     snprintf(disk, capacity, "%s/disk-%u", cluster->dir, node);
     for (unsigned t = 1; t <= targets_per_node; t++) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/target-%u", disk, node * 100 + t);
-        if (run_dir_make_directories(path) != 0)
+        char path[PATH_MAX + 32];
+        if (snprintf(path, sizeof(path), "%s/target-%u", disk, node * 100 + t) >= (int)sizeof(path) ||
+            run_dir_make_directories(path) != 0)
             return CHAINFS_IO;
     }
     return CHAINFS_OK;

@@ -306,7 +306,7 @@ static bool parse_options(int argc, char **argv, struct tool_arguments *argument
     struct storage_workload *w = &arguments->workload;
     *w = (struct storage_workload){.inode = 1, .chunks = 16, .chunk_size = 1u << 20, .seconds = 5,
                                    .writers = 2, .readers = 2, .generation = 1};
-    uint64_t length = 0, value;
+    uint64_t length = 0, value = 0;
     int option;
     bool ok = true;
     optind = 1;

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mgmtd/cluster_config.h"
 #include "mgmtd/heartbeat_client.h"
 #include "mgmtd/routing_cache.h"
 #include "net/rpc_client.h"
@@ -59,6 +60,8 @@ struct storage_node {
     struct rpc_client *rpc;
     struct routing_cache *routing;
     struct heartbeat_client *heartbeat;
+    struct cluster_config cluster_config; /* applies the storage config mgmtd announces */
+    bool cluster_config_ready;
     struct worker_pool *io_pool;
     struct write_dedup *dedup;
     struct rpc_service service;

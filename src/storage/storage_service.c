@@ -228,6 +228,12 @@ static void on_routing_version(void *context, uint64_t version)
     storage_wake_maintenance(context);
 }
 
+static void on_config_version(void *context, uint64_t version)
+{
+    struct storage_node *node = context;
+    (void)cluster_config_update(&node->cluster_config, version);
+}
+
 static void on_stop_serving(void *context)
 {
     struct storage_node *node = context;
@@ -266,6 +272,7 @@ static int start_heartbeats(struct storage_node *node)
     options.fill_targets = fill_targets;
     options.on_routing_version = on_routing_version;
     options.on_stop_serving = on_stop_serving;
+    options.on_config_version = on_config_version;
     options.context = node;
     return heartbeat_client_start(&options, &node->heartbeat);
 }
@@ -467,6 +474,10 @@ static int storage_start(struct rpc_server *server, const void *config_pointer, 
     if (status == 0)
         status = rpc_client_create(&client_options, &node->rpc);
     if (status == 0)
+        status = cluster_config_init(&node->cluster_config, node->rpc, config->mgmtd,
+                                     NODE_TYPE_STORAGE);
+    node->cluster_config_ready = status == 0;
+    if (status == 0)
         status = worker_pool_create("storage-io", (size_t)config->io_threads, &node->io_pool);
     if (status == 0)
         status = write_dedup_create(&node->dedup);
@@ -519,6 +530,8 @@ static void storage_stop(void *state)
     for (size_t i = 0; i < count; i++)
         target_close(node->targets[i]);
     write_dedup_destroy(node->dedup);
+    if (node->cluster_config_ready)
+        cluster_config_destroy(&node->cluster_config);
     for (size_t i = 0; i < node->disk_count; i++)
         free(node->disks[i]);
     pthread_cond_destroy(&node->wake);

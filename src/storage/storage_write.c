@@ -87,7 +87,7 @@ static void finish(struct update_op *op, int status)
 
 static void fail(struct update_op *op, int status, const char *text)
 {
-    snprintf(op->error_text, sizeof op->error_text, "%s", text);
+    snprintf(op->error_text, sizeof op->error_text, "%.*s", (int)sizeof op->error_text - 1, text);
     finish(op, status);
 }
 
