@@ -50,6 +50,24 @@ int storage_route_head(const struct routing_info *info, uint32_t chain_id,
     return CHAINFS_UNAVAILABLE;
 }
 
+int storage_route_tail(const struct routing_info *info, uint32_t chain_id,
+                       struct storage_route *route)
+{
+    const struct chain_record *chain = routing_info_chain(info, chain_id);
+    if (!chain)
+        return CHAINFS_NOT_FOUND;
+    size_t count = chain->target_count < CHAIN_TARGETS_MAX ? chain->target_count : CHAIN_TARGETS_MAX;
+    for (size_t i = count; i-- > 0;) {
+        const struct target_record *target = routing_info_target(info, chain->target_ids[i]);
+        const struct node_record *node = serving_node(info, target);
+        if (node) {
+            fill_route(chain, target, node, route);
+            return CHAINFS_OK;
+        }
+    }
+    return CHAINFS_UNAVAILABLE;
+}
+
 /* Preference tiers of a reader: lower is better. */
 enum reader_tier {
     TIER_USABLE = 0,   /* node alive and enabled, not the target to avoid */

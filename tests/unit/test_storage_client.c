@@ -697,6 +697,22 @@ static void not_committed_reads_retry_and_respect_the_deadline(void **state)
         atomic_store(&f->nodes[i].not_committed, 0);
 }
 
+/* Replicas up the chain always have an update pending; the tail has committed it:
+ * reads answered NOT_COMMITTED move to the tail and succeed well before the deadline. */
+static void not_committed_reads_move_to_the_tail(void **state)
+{
+    struct fixture *f = *state;
+    write_chunks(f, 12, 30, 4096);
+    atomic_store(&f->nodes[0].not_committed, 1 << 30);
+    atomic_store(&f->nodes[1].not_committed, 1 << 30);
+    uint64_t start = clock_now_ns();
+    read_and_check(f, 12, 30, 4096);
+    assert_true(clock_now_ns() - start < 5 * CLOCK_NS_PER_S);
+    assert_true(atomic_load(&f->nodes[2].read_items) >= 30);
+    atomic_store(&f->nodes[0].not_committed, 0);
+    atomic_store(&f->nodes[1].not_committed, 0);
+}
+
 static void reads_skip_a_dead_replica(void **state)
 {
     struct fixture *f = *state;
@@ -778,6 +794,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(lost_reply_write_is_applied_once, setup, teardown),
         cmocka_unit_test_setup_teardown(more_writes_than_channels, setup, teardown),
         cmocka_unit_test_setup_teardown(not_committed_reads_retry_and_respect_the_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(not_committed_reads_move_to_the_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(reads_skip_a_dead_replica, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_ios_fail_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(control_requests, setup, teardown),
