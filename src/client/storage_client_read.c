@@ -168,6 +168,9 @@ static void settle_item(struct read_call *call, const struct read_request *reque
         fail_io(call, index, CHAINFS_MALFORMED, request->route.target_id);
         return;
     }
+    /* The protocol says the server zeroes what it did not read; do not depend on it. */
+    if (result->length < io->length)
+        memset((uint8_t *)io->buffer + result->length, 0, io->length - result->length);
     io->bytes_done = result->length;
     io->version = result->version;
     io->chunk_length = result->chunk_length;
