@@ -2,6 +2,7 @@
  * mgmtd_client.c - finding and following the primary mgmtd.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chainfs/error.h"
@@ -148,8 +149,12 @@ int mgmtd_client_get_config(struct mgmtd_client *client, uint8_t node_type, uint
         if (!wire_get_bytes(&reader, MGMTD_CONFIG_TEXT_MAX, &text, &length) ||
             !wire_reader_done(&reader))
             status = CHAINFS_MALFORMED;
-        else if (!(*text_out = strndup(text, length)))
+        else if (!(*text_out = malloc(length + 1))) /* the text is not NUL-terminated */
             status = CHAINFS_NO_MEMORY;
+        else {
+            memcpy(*text_out, text, length);
+            (*text_out)[length] = '\0';
+        }
     }
     rpc_call_release(&call);
     return status;
