@@ -148,6 +148,18 @@ def test_lost_tail_and_stray_file_are_detected(tmp_path):
     assert any("unexpected files ['stray']" in p for p in problems), problems
 
 
+def test_unreadable_file_fails_the_final_verify(tmp_path):
+    workload = small_workload(tmp_path / "data", readers=0).run()
+    assert workload.ok
+    victim = biggest_file(workload.root)
+    os.unlink(victim)
+    os.mkdir(victim)  # open works, read fails (EISDIR)
+    failures = workload.verify()
+    assert [f["problem"] for f in failures] == ["cannot read: [Errno 21] Is a directory"], failures
+    assert workload.errors == {"EISDIR": 1}
+    assert workload.error_samples[0]["op"] == "read"
+
+
 def test_readers_detect_garbage(tmp_path):
     workload = small_workload(tmp_path / "data", readers=0).run()
     assert workload.ok

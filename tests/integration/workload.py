@@ -31,6 +31,7 @@ import time
 import zlib
 
 BLOCK = 4096
+ERROR_SAMPLES = 100
 
 
 def pattern(seed, length):
@@ -220,9 +221,11 @@ class Workload:
         self.log_lock = threading.Lock()
         self.failures = []  # verification failures: dicts
         self.errors = {}  # errno name -> count of failed calls
+        self.error_samples = []  # the first failed calls, with what they tried
         self.counts = {"write_ops": 0, "write_bytes": 0, "reads": 0, "read_bytes": 0}
         self.stats_lock = threading.Lock()
         self.elapsed = 0.0
+        self.started = time.monotonic()
         self.stop_event = threading.Event()
 
     # --- writers ---------------------------------------------------------------
@@ -286,10 +289,14 @@ class Workload:
             finally:
                 os.close(fd)
 
-    def _count_error(self, error):
+    def _count_error(self, error, what):
+        """Counts a failed call by errno; the first ERROR_SAMPLES are kept with what
+        was tried (op, path, offset, length), for diagnosis."""
         name = errno.errorcode.get(error.errno, str(error.errno)) if error.errno else type(error).__name__
         with self.stats_lock:
             self.errors[name] = self.errors.get(name, 0) + 1
+            if len(self.error_samples) < ERROR_SAMPLES:
+                self.error_samples.append(dict(what, error=name, t=round(time.monotonic() - self.started, 3)))
 
     def _execute(self, model, op, deadline):
         """Performs `op` until it succeeds; False if it could not before the retry deadline."""
@@ -301,7 +308,8 @@ class Workload:
                 self._perform(op, attempt)
                 break
             except OSError as error:
-                self._count_error(error)
+                self._count_error(error, dict(op=op.kind, path=op.path, offset=op.offset,
+                                              length=op.length, attempt=attempt))
                 attempt += 1
                 if time.monotonic() >= min(give_up_at, deadline + self.retry_for):
                     model.give_up(op)
@@ -333,15 +341,21 @@ class Workload:
 
     # --- readers ---------------------------------------------------------------
 
-    def _check(self, model, start, length, where):
-        """Reads [start, start + length) of the file and checks it; True if good."""
+    def _check(self, model, start, length, where, errors_fail=False):
+        """Reads [start, start + length) of the file and checks it; True if good. A
+        failed read is counted; it is a failure only with errors_fail (the final
+        verify: a file that cannot be read is not verified)."""
         end = start + length
         version, base = model.snapshot(start, end)
         try:
             got = read_range(os.path.join(self.root, model.path), start, length)
         except OSError as error:
-            self._count_error(error)
-            return True  # an error is not a wrong answer; it is counted
+            self._count_error(error, dict(op="read", path=model.path, offset=start, length=length))
+            if errors_fail:
+                with self.stats_lock:
+                    self.failures.append({"where": where, "path": model.path, "offset": start,
+                                          "length": length, "problem": "cannot read: %s" % error})
+            return not errors_fail
         states = model.candidates(version, base, start, end)
         problem = check_read(got, states)
         with self.stats_lock:
@@ -411,7 +425,7 @@ class Workload:
         """Every file checked whole against its model (or its op in doubt); also no
         file in the directory that the workload did not make. Returns the failures."""
         for model in self.models.values():
-            self._check(model, 0, self.max_file_size + 1, "final verify")
+            self._check(model, 0, self.max_file_size + 1, "final verify", errors_fail=True)
         unknown = sorted(set(os.listdir(self.root)) - set(self.models))
         if unknown:
             self.failures.append({"where": "final verify", "problem": "unexpected files %s" % unknown[:10]})
@@ -444,6 +458,8 @@ class Workload:
                     self.errors or "none", len(self.failures), self.in_doubt or "none"))
         for failure in self.failures[:5]:
             text += "\n  %r" % failure
+        for sample in self.error_samples[:5]:
+            text += "\n  error: %r" % sample
         return text
 
 
@@ -461,7 +477,11 @@ def verify_directory(root, expected):
     """Problems (list of strings) of `root` against {path: bytes or None}."""
     problems = []
     for path, content in sorted(expected.items()):
-        got = read_range(os.path.join(str(root), path), 0, (len(content) if content else 0) + 1)
+        try:
+            got = read_range(os.path.join(str(root), path), 0, (len(content) if content else 0) + 1)
+        except OSError as error:
+            problems.append("%s: cannot read: %s" % (path, error))
+            continue
         if got != content:
             problems.append("%s: %s" % (path, check_read(got, [(None if content is None else len(content),
                                                                  content or b"")]) or "differs"))
