@@ -177,6 +177,10 @@ def test_bad_settings_and_bounds(tmp_path):
     workload = small_workload(tmp_path / "data", ops_per_writer=10**6, duration=0.5).run()
     assert workload.ok and workload.elapsed < 10 and workload.counts["write_ops"] < 3 * 10**6
     with pytest.raises(ValueError):
+        Workload(tmp_path / "x", kinds=["write", "chmod"])
+    only = small_workload(tmp_path / "only", readers=0, kinds=["write", "fsync"]).run()
+    assert only.ok and {r["op"] for r in only.log} == {"create", "write", "fsync"}
+    with pytest.raises(ValueError):
         Op.from_record({"op": "write", "path": "f", "offset": 0, "length": 3, "seed": 1, "crc": 0})
 
 

@@ -204,8 +204,13 @@ class Workload:
 
     def __init__(self, root, writers=4, readers=2, files_per_writer=4, max_file_size=1 << 20,
                  max_write=256 << 10, ops_per_writer=200, duration=10.0, seed=1, retry_for=None,
-                 log_path=None):
+                 log_path=None, kinds=Op.KINDS):
         self.root = str(root)
+        # Which operations writers use besides writes (and creating absent files).
+        unknown = set(kinds) - set(Op.KINDS)
+        if unknown:
+            raise ValueError("unknown operation kinds %s" % sorted(unknown))
+        self.kinds = frozenset(kinds)
         self.writers, self.readers = writers, readers
         self.files_per_writer = files_per_writer
         self.max_file_size, self.max_write = max_file_size, max_write
@@ -236,17 +241,18 @@ class Workload:
             return Op("create", model.path)
         roll = rng.random()
         seed = rng.getrandbits(63)
-        if roll < 0.05:
+        # A kind left out of self.kinds falls through to the next one (write at last).
+        if roll < 0.05 and "unlink" in self.kinds:
             return Op("unlink", model.path)
-        if roll < 0.10:
+        if roll < 0.10 and "fsync" in self.kinds:
             return Op("fsync", model.path)
-        if roll < 0.20:
+        if roll < 0.20 and "truncate" in self.kinds:
             return Op("truncate", model.path, length=rng.randrange(self.max_file_size + 1))
         length = rng.choice((rng.randint(1, 64), rng.randint(1, BLOCK * 2),
                              rng.randint(1, self.max_write)))
-        if roll < 0.45 and size + length <= self.max_file_size:
+        if roll < 0.45 and size + length <= self.max_file_size and "append" in self.kinds:
             return Op("append", model.path, size, length, seed)
-        if roll < 0.55:  # overwrite from the start (O_TRUNC and a fresh write come as two ops)
+        if roll < 0.55 and "create" in self.kinds:  # overwrite from the start (O_TRUNC and a fresh write come as two ops)
             return Op("create", model.path)
         gap = rng.choice((0, 0, 0, rng.randint(1, self.max_write)))  # sometimes past the end: sparse
         offset = min(rng.randrange(size + gap + 1), self.max_file_size - 1)
@@ -502,6 +508,8 @@ def main(argv=None):
     parser.add_argument("--ops-per-writer", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kinds", default=",".join(Op.KINDS),
+                        help="operations besides writes, comma-separated (default: all)")
     parser.add_argument("--log", help="append acknowledged operations to this JSON-lines file")
     parser.add_argument("--verify-log", metavar="LOG", help="only check DIRECTORY against LOG")
     args = parser.parse_args(argv)
@@ -512,7 +520,8 @@ def main(argv=None):
     workload = Workload(args.directory, writers=args.writers, readers=args.readers,
                         files_per_writer=args.files_per_writer, max_file_size=args.max_file_size,
                         max_write=args.max_write, ops_per_writer=args.ops_per_writer,
-                        duration=args.duration, seed=args.seed, log_path=args.log).run()
+                        duration=args.duration, seed=args.seed, log_path=args.log,
+                        kinds=[k for k in args.kinds.split(",") if k]).run()
     workload.close()
     print(workload.summary())
     return 0 if workload.ok else 1
