@@ -2,7 +2,7 @@
 # Runs the whole chainfs test suite and ends with one line "N passed, N failed".
 #
 #   1. installs what is missing (scripts/install-deps.sh)
-#   2. builds with AddressSanitizer + UBSan (build-asan/)
+#   2. builds with AddressSanitizer + UBSan (build-asan/) and the release build (build/)
 #   3. starts a throw-away PostgreSQL cluster for the KV conformance suite
 #   4. C unit tests and the KV conformance suites (meson test)
 #   5. process-level tests (pytest, real processes on loopback)
@@ -36,6 +36,11 @@ if ! build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug; then
   exit 1
 fi
 rm -rf "$results"; mkdir -p "$results"
+
+# The optimized build is what scripts/up.sh (the README's first command) runs, and
+# -O3 finds warnings (-Werror) that the debug build does not.
+echo "== build (release, as scripts/up.sh)"
+build build -Dbuildtype=release || stage_failures+=("release-build")
 
 echo "== PostgreSQL for the KV conformance suite"
 pg_dir=$(mktemp -d /tmp/chainfs-test-pg-XXXXXX)

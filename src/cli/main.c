@@ -18,10 +18,14 @@ static const struct subcommand subcommands[] = {
     {"down", command_down, "stop the local cluster started by `up`"},
     {"status", command_status, "show the processes of the local cluster"},
     {"mgmtd", command_mgmtd, "the cluster manager daemon"},
+    {"meta", command_meta, "a metadata server (the namespace on the KV store)"},
+    {"meta-tool", command_meta_tool, "one metadata operation through the meta client (JSON out)"},
+    {"storage", command_storage, "a storage node: chunk engines, CRAQ replication, recovery"},
     {"admin", command_admin, "operate a cluster through its primary mgmtd"},
     {"node", command_node, "a bare chainfs daemon: the shared scaffolding with the system service"},
     {"ping", command_ping, "call the health method of a chainfs process (ping HOST:PORT)"},
-    {"bench", command_bench, "benchmarks: bench rpc | bench kv (--json for JSON lines)"},
+    {"storage-tool", command_storage_tool, "drive the storage client: write/verify/stress chunks, dump, space"},
+    {"bench", command_bench, "benchmarks: bench rpc | bench kv | bench meta (--json for JSON lines)"},
 };
 
 static void print_usage(FILE *out)
@@ -31,7 +35,7 @@ static void print_usage(FILE *out)
             CHAINFS_VERSION);
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
         fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
-    fprintf(out, "\ncoming with later work: meta, storage, mount\n");
+    fprintf(out, "\ncoming with later work: mount\n");
 }
 
 int main(int argc, char **argv)
