@@ -24,6 +24,7 @@ import ipaddress
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -202,7 +203,6 @@ class Network:
     def wait_reachable(self, host, timeout=5.0):
         """Waits until `host` answers a TCP connection attempt from the test process
         (refused counts as answered: the address is up and the path works)."""
-        import socket
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

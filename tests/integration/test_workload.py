@@ -148,6 +148,18 @@ def test_lost_tail_and_stray_file_are_detected(tmp_path):
     assert any("unexpected files ['stray']" in p for p in problems), problems
 
 
+def test_unreadable_file_fails_the_final_verify(tmp_path):
+    workload = small_workload(tmp_path / "data", readers=0).run()
+    assert workload.ok
+    victim = biggest_file(workload.root)
+    os.unlink(victim)
+    os.mkdir(victim)  # open works, read fails (EISDIR)
+    failures = workload.verify()
+    assert [f["problem"] for f in failures] == ["cannot read: [Errno 21] Is a directory"], failures
+    assert workload.errors == {"EISDIR": 1}
+    assert workload.error_samples[0]["op"] == "read"
+
+
 def test_readers_detect_garbage(tmp_path):
     workload = small_workload(tmp_path / "data", readers=0).run()
     assert workload.ok
@@ -164,6 +176,10 @@ def test_bad_settings_and_bounds(tmp_path):
     # A time bound stops writers before their op count.
     workload = small_workload(tmp_path / "data", ops_per_writer=10**6, duration=0.5).run()
     assert workload.ok and workload.elapsed < 10 and workload.counts["write_ops"] < 3 * 10**6
+    with pytest.raises(ValueError):
+        Workload(tmp_path / "x", kinds=["write", "chmod"])
+    only = small_workload(tmp_path / "only", readers=0, kinds=["write", "fsync"]).run()
+    assert only.ok and {r["op"] for r in only.log} == {"create", "write", "fsync"}
     with pytest.raises(ValueError):
         Op.from_record({"op": "write", "path": "f", "offset": 0, "length": 3, "seed": 1, "crc": 0})
 

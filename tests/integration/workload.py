@@ -31,6 +31,7 @@ import time
 import zlib
 
 BLOCK = 4096
+ERROR_SAMPLES = 100
 
 
 def pattern(seed, length):
@@ -203,8 +204,13 @@ class Workload:
 
     def __init__(self, root, writers=4, readers=2, files_per_writer=4, max_file_size=1 << 20,
                  max_write=256 << 10, ops_per_writer=200, duration=10.0, seed=1, retry_for=None,
-                 log_path=None):
+                 log_path=None, kinds=Op.KINDS):
         self.root = str(root)
+        # Which operations writers use besides writes (and creating absent files).
+        unknown = set(kinds) - set(Op.KINDS)
+        if unknown:
+            raise ValueError("unknown operation kinds %s" % sorted(unknown))
+        self.kinds = frozenset(kinds)
         self.writers, self.readers = writers, readers
         self.files_per_writer = files_per_writer
         self.max_file_size, self.max_write = max_file_size, max_write
@@ -220,9 +226,11 @@ class Workload:
         self.log_lock = threading.Lock()
         self.failures = []  # verification failures: dicts
         self.errors = {}  # errno name -> count of failed calls
+        self.error_samples = []  # the first failed calls, with what they tried
         self.counts = {"write_ops": 0, "write_bytes": 0, "reads": 0, "read_bytes": 0}
         self.stats_lock = threading.Lock()
         self.elapsed = 0.0
+        self.started = time.monotonic()
         self.stop_event = threading.Event()
 
     # --- writers ---------------------------------------------------------------
@@ -233,17 +241,18 @@ class Workload:
             return Op("create", model.path)
         roll = rng.random()
         seed = rng.getrandbits(63)
-        if roll < 0.05:
+        # A kind left out of self.kinds falls through to the next one (write at last).
+        if roll < 0.05 and "unlink" in self.kinds:
             return Op("unlink", model.path)
-        if roll < 0.10:
+        if roll < 0.10 and "fsync" in self.kinds:
             return Op("fsync", model.path)
-        if roll < 0.20:
+        if roll < 0.20 and "truncate" in self.kinds:
             return Op("truncate", model.path, length=rng.randrange(self.max_file_size + 1))
         length = rng.choice((rng.randint(1, 64), rng.randint(1, BLOCK * 2),
                              rng.randint(1, self.max_write)))
-        if roll < 0.45 and size + length <= self.max_file_size:
+        if roll < 0.45 and size + length <= self.max_file_size and "append" in self.kinds:
             return Op("append", model.path, size, length, seed)
-        if roll < 0.55:  # overwrite from the start (O_TRUNC and a fresh write come as two ops)
+        if roll < 0.55 and "create" in self.kinds:  # overwrite from the start (O_TRUNC and a fresh write come as two ops)
             return Op("create", model.path)
         gap = rng.choice((0, 0, 0, rng.randint(1, self.max_write)))  # sometimes past the end: sparse
         offset = min(rng.randrange(size + gap + 1), self.max_file_size - 1)
@@ -286,10 +295,14 @@ class Workload:
             finally:
                 os.close(fd)
 
-    def _count_error(self, error):
+    def _count_error(self, error, what):
+        """Counts a failed call by errno; the first ERROR_SAMPLES are kept with what
+        was tried (op, path, offset, length), for diagnosis."""
         name = errno.errorcode.get(error.errno, str(error.errno)) if error.errno else type(error).__name__
         with self.stats_lock:
             self.errors[name] = self.errors.get(name, 0) + 1
+            if len(self.error_samples) < ERROR_SAMPLES:
+                self.error_samples.append(dict(what, error=name, t=round(time.monotonic() - self.started, 3)))
 
     def _execute(self, model, op, deadline):
         """Performs `op` until it succeeds; False if it could not before the retry deadline."""
@@ -301,7 +314,8 @@ class Workload:
                 self._perform(op, attempt)
                 break
             except OSError as error:
-                self._count_error(error)
+                self._count_error(error, dict(op=op.kind, path=op.path, offset=op.offset,
+                                              length=op.length, attempt=attempt))
                 attempt += 1
                 if time.monotonic() >= min(give_up_at, deadline + self.retry_for):
                     model.give_up(op)
@@ -333,15 +347,21 @@ class Workload:
 
     # --- readers ---------------------------------------------------------------
 
-    def _check(self, model, start, length, where):
-        """Reads [start, start + length) of the file and checks it; True if good."""
+    def _check(self, model, start, length, where, errors_fail=False):
+        """Reads [start, start + length) of the file and checks it; True if good. A
+        failed read is counted; it is a failure only with errors_fail (the final
+        verify: a file that cannot be read is not verified)."""
         end = start + length
         version, base = model.snapshot(start, end)
         try:
             got = read_range(os.path.join(self.root, model.path), start, length)
         except OSError as error:
-            self._count_error(error)
-            return True  # an error is not a wrong answer; it is counted
+            self._count_error(error, dict(op="read", path=model.path, offset=start, length=length))
+            if errors_fail:
+                with self.stats_lock:
+                    self.failures.append({"where": where, "path": model.path, "offset": start,
+                                          "length": length, "problem": "cannot read: %s" % error})
+            return not errors_fail
         states = model.candidates(version, base, start, end)
         problem = check_read(got, states)
         with self.stats_lock:
@@ -411,7 +431,7 @@ class Workload:
         """Every file checked whole against its model (or its op in doubt); also no
         file in the directory that the workload did not make. Returns the failures."""
         for model in self.models.values():
-            self._check(model, 0, self.max_file_size + 1, "final verify")
+            self._check(model, 0, self.max_file_size + 1, "final verify", errors_fail=True)
         unknown = sorted(set(os.listdir(self.root)) - set(self.models))
         if unknown:
             self.failures.append({"where": "final verify", "problem": "unexpected files %s" % unknown[:10]})
@@ -444,6 +464,8 @@ class Workload:
                     self.errors or "none", len(self.failures), self.in_doubt or "none"))
         for failure in self.failures[:5]:
             text += "\n  %r" % failure
+        for sample in self.error_samples[:5]:
+            text += "\n  error: %r" % sample
         return text
 
 
@@ -461,7 +483,11 @@ def verify_directory(root, expected):
     """Problems (list of strings) of `root` against {path: bytes or None}."""
     problems = []
     for path, content in sorted(expected.items()):
-        got = read_range(os.path.join(str(root), path), 0, (len(content) if content else 0) + 1)
+        try:
+            got = read_range(os.path.join(str(root), path), 0, (len(content) if content else 0) + 1)
+        except OSError as error:
+            problems.append("%s: cannot read: %s" % (path, error))
+            continue
         if got != content:
             problems.append("%s: %s" % (path, check_read(got, [(None if content is None else len(content),
                                                                  content or b"")]) or "differs"))
@@ -482,6 +508,8 @@ def main(argv=None):
     parser.add_argument("--ops-per-writer", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kinds", default=",".join(Op.KINDS),
+                        help="operations besides writes, comma-separated (default: all)")
     parser.add_argument("--log", help="append acknowledged operations to this JSON-lines file")
     parser.add_argument("--verify-log", metavar="LOG", help="only check DIRECTORY against LOG")
     args = parser.parse_args(argv)
@@ -492,7 +520,8 @@ def main(argv=None):
     workload = Workload(args.directory, writers=args.writers, readers=args.readers,
                         files_per_writer=args.files_per_writer, max_file_size=args.max_file_size,
                         max_write=args.max_write, ops_per_writer=args.ops_per_writer,
-                        duration=args.duration, seed=args.seed, log_path=args.log).run()
+                        duration=args.duration, seed=args.seed, log_path=args.log,
+                        kinds=[k for k in args.kinds.split(",") if k]).run()
     workload.close()
     print(workload.summary())
     return 0 if workload.ok else 1
