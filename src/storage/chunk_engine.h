@@ -20,7 +20,7 @@
  * length, which no reader looks at, and the commit makes it visible.
  *
  * Statuses: CHAINFS_INVALID_ARGUMENT for bad input (a range beyond the chunk size
- * limit, a read offset past the chunk's end, a version that is not the pending one),
+ * limit, a version that is not the pending one),
  * CHAINFS_NOT_FOUND for an unknown chunk or a commit/abort without a pending version,
  * CHAINFS_BUSY when the chunk already has a pending version or another update of it
  * is in flight, CHAINFS_NO_SPACE when the capacity (or the disk) is full,
@@ -78,8 +78,9 @@ struct chunk_read_result {
 };
 
 /* Reads up to length bytes from offset of the committed version (or the pending one
- * with CHUNK_READ_PENDING) into buffer (any alignment). offset == chunk length reads
- * 0 bytes; a read of the whole chunk is checked against its CRC. */
+ * with CHUNK_READ_PENDING) into buffer (any alignment). An offset at or past the
+ * chunk's length reads 0 bytes (a hole of the file: later chunks may hold data); a
+ * read of the whole chunk is checked against its CRC. */
 int chunk_engine_read(struct chunk_engine *engine, const struct chunk_id *id, uint64_t offset,
                       uint64_t length, void *buffer, unsigned flags,
                       struct chunk_read_result *result);

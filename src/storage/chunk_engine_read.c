@@ -79,17 +79,14 @@ int chunk_engine_read(struct chunk_engine *engine, const struct chunk_id *id, ui
     struct block_reference *block = NULL;
     pthread_mutex_lock(&engine->lock);
     int status = pin_version(engine, id, flags, &version, &block, result);
-    if (status == CHAINFS_OK && offset > version.length) {
-        block_reference_release_reader(block, engine->pool, &engine->references);
-        status = CHAINFS_INVALID_ARGUMENT;
-    }
     if (status == CHAINFS_OK)
         engine->counters.reads++;
     pthread_mutex_unlock(&engine->lock);
     if (status != CHAINFS_OK)
         return status;
 
-    uint64_t available = version.length - offset;
+    /* Past the end is a hole of the file: nothing to read, like a read past EOF. */
+    uint64_t available = offset < version.length ? version.length - offset : 0;
     uint64_t bytes = length < available ? length : available;
     if (bytes > 0)
         status = copy_out(engine, &version, offset, bytes, buffer);
