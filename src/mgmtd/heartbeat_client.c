@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #define LOG_COMPONENT "heartbeat"
@@ -46,6 +47,8 @@ struct heartbeat_client {
     atomic_uint_fast64_t serving_until; /* deadline; 0: serving was lost (latched) */
     atomic_uint_fast64_t routing_version;
     uint64_t config_version; /* newest config version seen (heartbeat thread only) */
+    uint64_t incarnation;    /* this process's start (wall clock, ns): mgmtd refuses
+                              * heartbeats of older processes of the node */
 
     /* Heartbeat thread only. */
     uint64_t next_beat;
@@ -294,6 +297,7 @@ static int encode_heartbeat(struct heartbeat_client *client)
         wire_put_u64(writer, target->used_bytes);
         wire_put_u64(writer, target->capacity_bytes);
     }
+    wire_put_u64(writer, client->incarnation);
     return wire_writer_ok(writer) ? 0 : CHAINFS_NO_MEMORY;
 }
 
@@ -437,6 +441,9 @@ int heartbeat_client_start(const struct heartbeat_options *options,
     client->options.node_address = client->node_address;
     client->window_ns = options->fail_interval_ns / 2;
     atomic_init(&client->serving_until, clock_now_ns() + client->window_ns);
+    struct timespec started;
+    clock_gettime(CLOCK_REALTIME, &started);
+    client->incarnation = (uint64_t)started.tv_sec * 1000000000u + (uint64_t)started.tv_nsec;
     atomic_init(&client->routing_version, options->routing_version);
     wire_writer_init(&client->message);
     init_sync(client);

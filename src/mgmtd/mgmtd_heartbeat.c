@@ -35,6 +35,7 @@ struct heartbeat {
     struct node_record node;
     uint32_t target_count;
     struct heartbeat_target *targets;
+    uint64_t incarnation; /* of the sending process; 0: not sent (older clients) */
     uint64_t routing_version;
     uint64_t config_version;
 };
@@ -61,7 +62,39 @@ static bool decode_heartbeat(const struct rpc_request *request, struct heartbeat
         if (target->target_id == 0 || !target_local_state_is_valid(target->local_state))
             return false;
     }
+    if (wire_reader_remaining(&reader) >= 8)
+        heartbeat->incarnation = wire_get_u64(&reader);
     return heartbeat->targets && wire_reader_done(&reader);
+}
+
+/* Refuses a heartbeat of an older process of the node: after a partition heals, the
+ * kernel may still deliver what a process that has since exited sent, and applying
+ * it would report the restarted node's targets with stale states. A newer process's
+ * first heartbeat records its incarnation. */
+static int check_incarnation(struct kv_transaction *transaction, struct heartbeat *heartbeat)
+{
+    if (heartbeat->incarnation == 0)
+        return 0;
+    uint8_t key[MGMTD_KEY_MAX];
+    size_t key_length = mgmtd_key_node_incarnation(key, heartbeat->node.node_id);
+    const void *value;
+    size_t length;
+    int status = kv_get(transaction, key, key_length, &value, &length);
+    uint64_t stored = 0;
+    if (status == 0 && length == 8)
+        stored = wire_load_u64(value);
+    else if (status != CHAINFS_NOT_FOUND && status != 0)
+        return status;
+    if (heartbeat->incarnation < stored)
+        return mgmtd_refuse(&heartbeat->context, CHAINFS_NOT_PERMITTED,
+                            "heartbeat of an older process of node %u (incarnation %llu < %llu)",
+                            heartbeat->node.node_id, (unsigned long long)heartbeat->incarnation,
+                            (unsigned long long)stored);
+    if (heartbeat->incarnation == stored)
+        return 0;
+    uint8_t encoded[8];
+    wire_store_u64(encoded, heartbeat->incarnation);
+    return kv_set(transaction, key, key_length, encoded, sizeof(encoded));
 }
 
 /* Whether reported space differs enough from the stored figures to be worth a write:
@@ -130,6 +163,11 @@ static int heartbeat_transaction(struct kv_transaction *transaction, void *argum
     if (status == 0 && !stored.enabled)
         return mgmtd_refuse(&heartbeat->context, CHAINFS_NOT_PERMITTED,
                       "node %u is disabled by an admin", heartbeat->node.node_id);
+    if (status == 0 || status == CHAINFS_NOT_FOUND) {
+        int incarnation_status = check_incarnation(transaction, heartbeat);
+        if (incarnation_status != 0)
+            return incarnation_status;
+    }
     bool changed = false;
     if (status == CHAINFS_NOT_FOUND || (status == 0 && (!stored.alive ||
         stored.type != heartbeat->node.type || strcmp(stored.address, heartbeat->node.address) != 0))) {

@@ -18,6 +18,12 @@ size_t mgmtd_key_node(uint8_t *out, uint32_t node_id)
     return 4 + put_big_endian(out + 4, node_id, 4);
 }
 
+size_t mgmtd_key_node_incarnation(uint8_t *out, uint32_t node_id)
+{
+    memcpy(out, "NINC", 4);
+    return 4 + put_big_endian(out + 4, node_id, 4);
+}
+
 size_t mgmtd_key_target(uint8_t *out, uint64_t target_id)
 {
     memcpy(out, "TGIF", 4);

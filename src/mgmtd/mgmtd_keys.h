@@ -35,6 +35,7 @@
 
 /* Each builder writes the key into out[MGMTD_KEY_MAX] and returns its length. */
 size_t mgmtd_key_node(uint8_t *out, uint32_t node_id);
+size_t mgmtd_key_node_incarnation(uint8_t *out, uint32_t node_id);
 size_t mgmtd_key_target(uint8_t *out, uint64_t target_id);
 size_t mgmtd_key_chain(uint8_t *out, uint32_t chain_id);
 size_t mgmtd_key_chain_table(uint8_t *out, uint32_t table_id, uint32_t version);

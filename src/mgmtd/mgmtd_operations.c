@@ -227,6 +227,8 @@ static int node_removal_transaction(struct kv_transaction *transaction, void *ar
     }
     if (status == 0)
         status = kv_clear(transaction, key, mgmtd_key_node(key, removal->node_id));
+    if (status == 0)
+        status = kv_clear(transaction, key, mgmtd_key_node_incarnation(key, removal->node_id));
     routing_info_free(&info);
     return status == 0 ? routing_version_bump(transaction) : status;
 }

@@ -6,7 +6,9 @@
  *   GET_PRIMARY      -> u32 node id, string address, u64 epoch (0: no primary yet)
  *   HEARTBEAT        u32 node id, u8 node type, string address, u32 target count,
  *                    per target: u64 target id, u32 disk index, u8 local state,
- *                    u64 used bytes, u64 capacity bytes
+ *                    u64 used bytes, u64 capacity bytes, then optionally u64
+ *                    incarnation of the sending process (start time; heartbeats
+ *                    of an older process than the newest seen are refused)
  *                    -> u64 routing version, u64 newest config version for the
  *                       node's type (0: none)
  *   GET_ROUTING_INFO u64 version the caller has (0: none)

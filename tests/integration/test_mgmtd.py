@@ -406,6 +406,30 @@ def test_node_applies_cluster_config_live(lmdb_cluster, tmp_path):
         node.assert_clean_log()
 
 
+def test_heartbeats_of_an_older_process_are_refused(lmdb_cluster):
+    """After a partition heals the kernel may deliver heartbeats a dead process sent:
+    mgmtd refuses those older than the newest process it heard from."""
+    cluster = lmdb_cluster
+    def beat(incarnation, state=m.UP_TO_DATE):
+        message = m.heartbeat_message(61, "127.0.0.1:6", [(6101, 0, state, 0, 1 << 30)])
+        if incarnation is not None:
+            message += struct.pack("<Q", incarnation)
+        for _ in range(5):
+            status, reply = m.call(cluster.wait_for_primary()[0], m.HEARTBEAT, message)
+            if status != 26:  # NOT_PRIMARY: the lease moved on a loaded machine
+                break
+        return status, reply
+    assert beat(2000)[0] == 0
+    status, reply = beat(1000, m.ONLINE)
+    assert status != 0 and b"older process of node 61" in reply, reply
+    assert beat(2000)[0] == 0
+    assert beat(None)[0] == 0  # senders without an incarnation are not judged
+    assert beat(3000, m.ONLINE)[0] == 0
+    assert beat(2000)[0] != 0
+    targets = {t["target_id"]: t for t in map(json.loads, cluster.admin("--json", "list-targets").stdout.splitlines())}
+    assert targets[6101]["local_state"] == "online"
+
+
 def test_client_sessions_live_and_die(lmdb_cluster):
     cluster = lmdb_cluster
     primary, _ = cluster.wait_for_primary()
