@@ -124,6 +124,11 @@ int meta_directory_path(struct meta_namespace *space, uint64_t directory_id, cha
 
 /* Ids of removed files waiting for their chunks to be deleted (GC queue). */
 int meta_gc_queue(struct meta_namespace *space, uint64_t *ids, size_t capacity, size_t *count);
+/* The next page of the queue after after_id (0: from the start), in key order;
+ * *more says whether the queue goes on (GC walks it page by page, so files kept by
+ * open sessions at its head do not hold up the rest). */
+int meta_gc_queue_page(struct meta_namespace *space, uint64_t after_id, uint64_t *ids,
+                       size_t capacity, size_t *count, bool *more);
 
 /* ----------------------------------------------------------------------------------
  * Write sessions and file lengths (namespace_session.c)

@@ -538,6 +538,32 @@ static void gc_removes_chunks_then_the_inode(void **state)
     assert_int_equal(meta_gc_collect(fixture->space, &none, link.id, NULL, NULL), 0);
 }
 
+static void gc_queue_is_walked_page_by_page(void **state)
+{
+    struct fixture *fixture = *state;
+    for (int i = 0; i < 5; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "q%d", i);
+        make_file(fixture, &root, META_ROOT_ID, name, 0644);
+        assert_int_equal(meta_unlink(fixture->space, &root, META_ROOT_ID, name), 0);
+    }
+    uint64_t all[8], page[2], after = 0;
+    size_t total = 0, count;
+    bool more = true;
+    assert_int_equal(meta_gc_queue(fixture->space, all, 8, &count), 0);
+    assert_int_equal(count, 5);
+    for (int pass = 0; pass < 5 && more; pass++) {
+        assert_int_equal(meta_gc_queue_page(fixture->space, after, page, 2, &count, &more), 0);
+        for (size_t i = 0; i < count; i++)
+            assert_int_equal(page[i], all[total++]); /* the same order, nothing twice */
+        after = count ? page[count - 1] : 0;
+    }
+    assert_false(more);
+    assert_int_equal(total, 5);
+    assert_int_equal(meta_gc_queue_page(fixture->space, 0, page, 0, &count, &more),
+                     CHAINFS_INVALID_ARGUMENT);
+}
+
 static void sessions_of_dead_clients_are_pruned(void **state)
 {
     struct fixture *fixture = *state;
@@ -574,6 +600,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(batch_stat_readlink_and_realpath, setup, teardown),
         cmocka_unit_test_setup_teardown(directory_layouts_are_set_by_root_and_inherited, setup, teardown),
         cmocka_unit_test_setup_teardown(gc_removes_chunks_then_the_inode, setup, teardown),
+        cmocka_unit_test_setup_teardown(gc_queue_is_walked_page_by_page, setup, teardown),
         cmocka_unit_test_setup_teardown(sessions_of_dead_clients_are_pruned, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
