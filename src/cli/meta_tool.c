@@ -215,6 +215,21 @@ static int run_op(struct tool *tool, int argc, char **argv)
         request->method = META_METHOD_STAT;
         request->inode_id = strtoull(argv[1], NULL, 10);
         status = send_request(tool, request);
+    } else if (OP("open-write", 2)) {
+        request->method = META_METHOD_OPEN;
+        request->flags = META_OPEN_MODE_WRITE;
+        request->session_id = strtoull(argv[2], NULL, 10);
+        status = inode_of(tool, argv[1], true, &request->inode_id);
+        status = status == 0 ? send_request(tool, request) : (print_result(status, request, NULL), status);
+    } else if (OP("report", 3)) {
+        request->method = META_METHOD_REPORT_LENGTH;
+        request->session_id = strtoull(argv[2], NULL, 10);
+        request->length = strtoull(argv[3], NULL, 10);
+        struct inode inode;
+        status = meta_client_stat_path(tool->client, &tool->credentials, argv[1], true, &inode);
+        request->inode_id = inode.id;
+        request->truncate_version = inode.truncate_version;
+        status = status == 0 ? send_request(tool, request) : (print_result(status, request, NULL), status);
     } else if (OP("sync", 1)) {
         request->method = META_METHOD_SYNC_LENGTH;
         status = inode_of(tool, argv[1], true, &request->inode_id);
@@ -296,10 +311,11 @@ static void usage(void)
     fprintf(stderr,
             "usage: chainfs meta-tool --servers HOST:PORT[,...] [--uid U] [--gid G] [--groups G,..]\n"
             "                         [--client-id C] [--request-id N] [--repeat K] OP ARGS...\n"
-            "ops: stat P | lstat P | stat-id ID | sync P | create P MODE | create-excl P MODE | mkdir P MODE |\n"
-            "     mkdirs P MODE | symlink TARGET P | readlink P | link P NEW | unlink P |\n"
-            "     rmdir P | rmr P | rename P NEW | rename-noreplace P NEW | exchange P Q |\n"
-            "     ls P | chmod MODE P | truncate P SIZE | statfs | realpath P |\n"
+            "ops: stat P | lstat P | stat-id ID | open-write P SESSION |\n"
+            "     report P SESSION LENGTH | sync P | create P MODE | create-excl P MODE |\n"
+            "     mkdir P MODE | mkdirs P MODE | symlink TARGET P | readlink P | link P NEW |\n"
+            "     unlink P | rmdir P | rmr P | rename P NEW | rename-noreplace P NEW |\n"
+            "     exchange P Q | ls P | chmod MODE P | truncate P SIZE | statfs | realpath P |\n"
             "     set-layout DIR CHUNK_SIZE STRIPE TABLE | create-many DIR PREFIX COUNT\n");
 }
 

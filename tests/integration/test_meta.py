@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+import mgmtd_wire
 from conftest import Daemon, chainfs_binary
 
 FAIL_MS = 1500
@@ -194,6 +195,24 @@ def test_meta_servers_register_with_mgmtd(cluster):
                 return
         time.sleep(0.2)
     pytest.fail("meta nodes not registered: %s %s" % (result.stdout, result.stderr))
+
+
+def test_sessions_of_dead_clients_are_pruned(cluster):
+    """A write session whose client mgmtd declares dead (it stopped extending its
+    client session) is pruned by meta: its length reports then fail with ENOENT. A
+    client mgmtd never heard of is not judged dead."""
+    status, _ = mgmtd_wire.call(cluster.mgmtd.address, 11, mgmtd_wire.wire_string("dying") +
+                                mgmtd_wire.wire_string("test client"))
+    assert status == 0
+    for name, client, session in (("/a", "dying", 5), ("/b", "unknown", 6)):
+        ok(cluster.tool("create", name, "644"))
+        assert cluster.tool("open-write", name, session, client_id=client, request_id=1)[0]["status"] == 0
+        assert ok(cluster.tool("report", name, session, 100))["inode"]["length"] == 100
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and cluster.tool("report", "/a", 5, 200)["errno"] != ENOENT:
+        time.sleep(0.3)
+    assert cluster.tool("report", "/a", 5, 200)["errno"] == ENOENT
+    assert ok(cluster.tool("report", "/b", 6, 300))["inode"]["length"] == 300
 
 
 def test_meta_benchmark_prints_figures_beside_the_kv_limit():
