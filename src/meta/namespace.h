@@ -277,4 +277,25 @@ int meta_gc_collect(struct meta_namespace *space, const struct meta_storage_ops 
                     uint64_t inode_id, bool (*is_dead)(void *context, const char *client_id),
                     void *context);
 
+/* ----------------------------------------------------------------------------------
+ * Offline consistency check (namespace_check.c)
+ */
+#define META_CHECK_PROBLEMS_MAX 16
+
+struct meta_check_report {
+    uint64_t inodes;
+    uint64_t entries;
+    uint64_t queued;
+    uint64_t problem_count; /* 0: consistent */
+    char problems[META_CHECK_PROBLEMS_MAX][160]; /* the first ones, as text */
+};
+
+/* Verifies, in one snapshot of a quiescent namespace: every entry points to an
+ * existing inode of its type, in a directory; a file's nlink counts its entries, and
+ * a file with none is in the GC queue (and only then); a directory has exactly one
+ * entry, matching its parent id and name, nlink 2 + its subdirectories, and reaches
+ * the root without a cycle. Returns 0 (the report says what it found) or a KV
+ * status. */
+int meta_check(struct meta_namespace *space, struct meta_check_report *report);
+
 #endif /* CHAINFS_META_NAMESPACE_H */
