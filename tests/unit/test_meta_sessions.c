@@ -798,9 +798,7 @@ static void *random_changes(void *argument)
         if (random_entry(worker, &parent, name) != 0 || random_entry(worker, &other_parent, other) != 0)
             continue;
         struct inode existing;
-        /* renames are left out until the race in tests/unit/rename_race_repro.c is fixed */
-        static const int operations[] = {0, 1, 2, 3, 6};
-        switch (operations[rand_r(&worker->seed) % 5]) {
+        switch (rand_r(&worker->seed) % 8) {
         case 6:
             if (meta_lookup(worker->space, &root, parent, name, &existing) == 0)
                 meta_link(worker->space, &root, existing.id, other_parent, other, &inode);
@@ -808,10 +806,68 @@ static void *random_changes(void *argument)
         case 0: meta_create(worker->space, &root, parent, name, 0644, 0, &inode); break;
         case 1: meta_mkdir(worker->space, &root, parent, name, 0755, &inode); break;
         case 2: meta_unlink(worker->space, &root, parent, name); break;
-        default: meta_rmdir(worker->space, &root, parent, name); break;
+        case 3: meta_rmdir(worker->space, &root, parent, name); break;
+        case 4: meta_rename(worker->space, &root, parent, name, other_parent, other, 0); break;
+        case 5: meta_rename(worker->space, &root, parent, name, other_parent, other, META_RENAME_EXCHANGE); break;
+        default: meta_rename(worker->space, &root, parent, name, other_parent, other, META_RENAME_NOREPLACE);
         }
     }
     return NULL;
+}
+
+/* Regression: a rename into a directory that a concurrent rename replaced (deleted)
+ * once took the missing parent for a missing entry and wrote the entry into the
+ * deleted directory; both renames committed within a few rounds. */
+struct rename_pair {
+    struct meta_namespace *space;
+    uint64_t top, x;
+    pthread_barrier_t *barrier;
+    int replace_status, into_status;
+};
+
+static void *rename_over_x(void *argument)
+{
+    struct rename_pair *pair = argument;
+    pthread_barrier_wait(pair->barrier);
+    pair->replace_status = meta_rename(pair->space, &root, pair->top, "y", pair->top, "x", 0);
+    return NULL;
+}
+
+static void *rename_into_x(void *argument)
+{
+    struct rename_pair *pair = argument;
+    pthread_barrier_wait(pair->barrier);
+    pair->into_status = meta_rename(pair->space, &root, pair->top, "f", pair->x, "n2", 0);
+    return NULL;
+}
+
+static void rename_into_a_directory_being_replaced_never_both_commit(void **state)
+{
+    struct fixture *fixture = *state;
+    uint64_t top = make_directory(fixture, &root, META_ROOT_ID, "t", 0755);
+    for (int round = 0; round < 300; round++) {
+        pthread_barrier_t barrier;
+        pthread_barrier_init(&barrier, NULL, 2);
+        struct rename_pair pair = {fixture->space, top, make_directory(fixture, &root, top, "x", 0755),
+                                   &barrier, -1, -1};
+        make_directory(fixture, &root, top, "y", 0755);
+        make_directory(fixture, &root, top, "f", 0755);
+        pthread_t a, b;
+        assert_int_equal(pthread_create(&a, NULL, rename_over_x, &pair), 0);
+        assert_int_equal(pthread_create(&b, NULL, rename_into_x, &pair), 0);
+        pthread_join(a, NULL);
+        pthread_join(b, NULL);
+        pthread_barrier_destroy(&barrier);
+        if (pair.replace_status == 0 && pair.into_status == 0)
+            fail_msg("round %d: both renames committed", round);
+        static const char *const names[] = {"x", "y", "f"};
+        uint64_t removed;
+        for (size_t i = 0; i < 3; i++)
+            meta_remove_tree(fixture->space, &root, top, names[i], &removed);
+    }
+    struct meta_check_report report;
+    assert_int_equal(meta_check(fixture->space, &report), 0);
+    assert_int_equal(report.problem_count, 0);
 }
 
 static void random_concurrent_changes_stay_consistent(void **state)
@@ -851,6 +907,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(sessions_of_dead_clients_are_pruned, setup, teardown),
         cmocka_unit_test_setup_teardown(check_passes_on_a_consistent_namespace, setup, teardown),
         cmocka_unit_test(check_finds_each_kind_of_corruption),
+        cmocka_unit_test_setup_teardown(rename_into_a_directory_being_replaced_never_both_commit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(random_concurrent_changes_stay_consistent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
