@@ -328,14 +328,15 @@ int daemon_apply_cluster_config(const char *text, uint64_t version, struct confi
         char names[512];
         size_t changed = config_describe_changes(runtime.schema, previous, fresh, names,
                                                  sizeof(names));
+        /* Logged before the new level applies, so that a quieter level still shows it. */
+        log_info("cluster config version %llu applied; %zu setting(s) changed%s%s",
+                 (unsigned long long)version, changed, changed ? ": " : "", names);
         const struct daemon_config *common = fresh;
         enum log_level level;
         if (log_level_parse(common->log_level, &level))
             log_set_level(level);
         if (runtime.service->reconfigure)
             runtime.service->reconfigure(runtime.state, fresh);
-        log_info("cluster config version %llu applied; %zu setting(s) changed%s%s",
-                 (unsigned long long)version, changed, changed ? ": " : "", names);
         if (runtime.last_applied) {
             config_free(runtime.schema, runtime.last_applied);
             free(runtime.last_applied);

@@ -15,6 +15,7 @@
 #include "meta/meta_service.h"
 #include "meta/namespace.h"
 #include "meta/storage_ops.h"
+#include "mgmtd/cluster_config.h"
 #include "mgmtd/heartbeat_client.h"
 #include "mgmtd/mgmtd_client.h"
 #include "mgmtd/routing_info.h"
@@ -34,6 +35,7 @@ struct meta_server {
     struct mgmtd_client mgmtd;
     bool has_mgmtd;
     struct heartbeat_client *heartbeat;
+    struct cluster_config cluster_config; /* applies the meta config mgmtd announces */
     char address[ADDRESS_TEXT_MAX];
 
     /* the newest routing info, and the client ids mgmtd has declared dead */

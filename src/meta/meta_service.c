@@ -86,6 +86,12 @@ static int meta_start(struct rpc_server *rpc_server, const void *config_pointer,
     return rpc_server_register(rpc_server, &server->service);
 }
 
+static void on_config_version(void *context, uint64_t version)
+{
+    struct meta_server *server = context;
+    (void)cluster_config_update(&server->cluster_config, version);
+}
+
 static void on_routing_version(void *context, uint64_t version)
 {
     struct meta_server *server = context;
@@ -109,6 +115,9 @@ static int join_cluster(struct meta_server *server)
     int status = rpc_client_create(&options, &server->rpc);
     if (status == 0)
         status = mgmtd_client_init(&server->mgmtd, server->rpc, config->mgmtd, 2 * CLOCK_NS_PER_S);
+    if (status == 0)
+        status = cluster_config_init(&server->cluster_config, server->rpc, config->mgmtd,
+                                     NODE_TYPE_META);
     if (status != 0) {
         log_error("[meta] mgmtd: bad address list '%s'", config->mgmtd);
         return status;
@@ -126,6 +135,7 @@ static int join_cluster(struct meta_server *server)
     beat.resume_after_loss = true;
     beat.on_routing_version = on_routing_version;
     beat.on_stop_serving = on_stop_serving;
+    beat.on_config_version = on_config_version;
     beat.context = server;
     status = heartbeat_client_start(&beat, &server->heartbeat);
     /* Files created before the routing info is known could not pin their chain table
@@ -168,6 +178,8 @@ static void meta_stop(void *state)
     heartbeat_client_stop(server->heartbeat);
     if (server->rpc)
         rpc_client_destroy(server->rpc);
+    if (server->has_mgmtd)
+        cluster_config_destroy(&server->cluster_config);
     meta_namespace_close(server->space);
     if (server->store)
         kv_close(server->store);

@@ -219,6 +219,17 @@ def test_meta_servers_register_with_mgmtd(cluster):
     pytest.fail("meta nodes not registered: %s %s" % (result.stdout, result.stderr))
 
 
+def test_meta_servers_apply_the_cluster_config(cluster, tmp_path):
+    config = tmp_path / "meta.ini"
+    config.write_text("[log]\nlevel = warn\n[meta]\ngc_interval = 300ms\n")
+    subprocess.run([chainfs_binary(), "admin", "--mgmtd", cluster.mgmtd.address, "set-config",
+                    "meta", str(config)], check=True, capture_output=True, timeout=30)
+    for meta in cluster.metas:
+        # gc_interval is pinned by --set in the fixture: only the level changes.
+        assert meta.wait_for_log("cluster config version 1 applied; 1 setting(s) changed: "
+                                 "log.level", timeout=10), meta.log_text()
+
+
 def test_sessions_of_dead_clients_are_pruned(cluster):
     """A write session whose client mgmtd declares dead (it stopped extending its
     client session) is pruned by meta: its length reports then fail with ENOENT. A

@@ -390,16 +390,16 @@ def test_node_applies_cluster_config_live(lmdb_cluster, tmp_path):
         config.write_text("[log]\nlevel = debug\n[rpc]\nmax_in_flight = 128\nworker_threads = 6\n")
         cluster.admin("set-config", "client", str(config))
         # max_in_flight is pinned by --set, so only level and worker_threads change.
-        node.wait_for_log("cluster config version 1 applied; 2 setting(s) changed: "
+        assert node.wait_for_log("cluster config version 1 applied; 2 setting(s) changed: "
                           "log.level, rpc.worker_threads", timeout=10)
         broken = tmp_path / "broken.ini"
         broken.write_text("[rpc]\nworker_threads = many\n")
         cluster.admin("set-config", "client", str(broken))
-        node.wait_for_log("cluster config version 2 not applied: cluster config v2:2: "
+        assert node.wait_for_log("cluster config version 2 not applied: cluster config v2:2: "
                           "[rpc] worker_threads: expected an integer", timeout=10)
         config.write_text("[log]\nlevel = info\n")
         cluster.admin("set-config", "client", str(config))
-        node.wait_for_log("cluster config version 3 applied", timeout=10)
+        assert node.wait_for_log("cluster config version 3 applied", timeout=10)
         assert node.process.poll() is None
     finally:
         assert node.stop() == 0
