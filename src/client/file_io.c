@@ -1,0 +1,315 @@
+/*
+ * file_io.c - open files: open/create/close, pread/pwrite over the file's chunks, and
+ * the storage half of truncate.
+ *
+ * A byte range is cut into one piece per chunk (file_range.h) and all pieces go to the
+ * storage layer in one call, which spreads them over the chains' targets in parallel.
+ * Reads stop at the length this client knows (meta's, or further where it wrote
+ * itself); what storage does not have inside it (holes, chunks shorter than their
+ * range) reads as zeros.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/client_internal.h"
+
+#define STACK_PIECES 16
+
+static unsigned access_of(int open_flags)
+{
+    switch (open_flags & O_ACCMODE) {
+    case O_WRONLY:
+        return META_ACCESS_WRITE;
+    case O_RDWR:
+        return META_ACCESS_READ | META_ACCESS_WRITE;
+    default:
+        return META_ACCESS_READ;
+    }
+}
+
+/* A chainfs_file over an inode meta just let us open (session_id if writable). */
+static int make_file(struct chainfs_client *client, const struct inode *inode, int open_flags,
+                     uint64_t session_id, struct chainfs_file **result)
+{
+    struct chainfs_file *file = calloc(1, sizeof(*file));
+    if (!file)
+        return CHAINFS_NO_MEMORY;
+    int status = open_inode_acquire(client, inode, &file->inode);
+    if (status != 0) {
+        free(file);
+        return status;
+    }
+    unsigned access = access_of(open_flags);
+    file->client = client;
+    file->readable = access & META_ACCESS_READ;
+    file->writable = access & META_ACCESS_WRITE;
+    file->append = (open_flags & O_APPEND) != 0;
+    file->session_id = session_id;
+    if (file->writable) {
+        pthread_mutex_lock(&file->inode->lock);
+        file->inode->writers++;
+        file->inode->report_session = session_id;
+        pthread_mutex_unlock(&file->inode->lock);
+    }
+    *result = file;
+    return 0;
+}
+
+/* Opens inode (already checked to be a file) through meta and wraps it. */
+static int open_checked(struct chainfs_client *client, const struct meta_credentials *meta,
+                        uint64_t inode_id, int open_flags, struct chainfs_file **file,
+                        struct inode *inode)
+{
+    unsigned access = access_of(open_flags);
+    bool write = access & META_ACCESS_WRITE;
+    if ((open_flags & O_TRUNC) && !write)
+        access |= META_ACCESS_WRITE; /* O_RDONLY|O_TRUNC truncates too (Linux) */
+    uint64_t session_id = 0;
+    int status = client->backend.meta->open(client->backend.meta_context, meta, inode_id, access,
+                                            write, &session_id, inode);
+    if (status == 0 && inode->type != INODE_FILE)
+        status = inode->type == INODE_DIRECTORY ? CHAINFS_IS_DIRECTORY : CHAINFS_INVALID_ARGUMENT;
+    if (status == 0 && (open_flags & O_TRUNC) && inode->length > 0) {
+        status = file_cut_chunks(client, inode, 0);
+        struct meta_setattr changes = {.fields = META_SET_SIZE, .size = 0};
+        if (status == 0)
+            status = client->backend.meta->setattr(client->backend.meta_context, meta, inode_id,
+                                                   &changes, inode);
+    }
+    if (status == 0)
+        status = make_file(client, inode, open_flags, session_id, file);
+    if (status != 0 && write && session_id != 0)
+        client->backend.meta->close(client->backend.meta_context, inode_id, session_id);
+    return status;
+}
+
+int chainfs_open(struct chainfs_client *client, const struct chainfs_credentials *credentials,
+                 uint64_t inode_id, int open_flags, struct chainfs_file **file,
+                 struct chainfs_attributes *attributes)
+{
+    struct meta_credentials meta;
+    struct inode inode;
+    client_meta_credentials(credentials, &meta);
+    int status = open_checked(client, &meta, inode_id, open_flags, file, &inode);
+    if (status == 0 && attributes) {
+        client_attributes(&inode, attributes);
+        pthread_mutex_lock(&(*file)->inode->lock);
+        attributes->length = (*file)->inode->length;
+        pthread_mutex_unlock(&(*file)->inode->lock);
+    }
+    return status;
+}
+
+int chainfs_create(struct chainfs_client *client, const struct chainfs_credentials *credentials,
+                   uint64_t parent_id, const char *name, uint32_t mode, int open_flags,
+                   struct chainfs_file **file, struct chainfs_attributes *attributes)
+{
+    struct meta_credentials meta;
+    struct inode inode;
+    client_meta_credentials(credentials, &meta);
+    /* Exclusive first, to know whether this call created the file: its creator may
+     * open it as asked whatever its mode says (open(2)), anyone else is checked. */
+    int status = client->backend.meta->create(client->backend.meta_context, &meta, parent_id, name,
+                                              mode, META_CREATE_EXCLUSIVE, &inode);
+    bool created = status == 0;
+    if (status == CHAINFS_EXISTS && !(open_flags & O_EXCL))
+        status = client->backend.meta->lookup(client->backend.meta_context, &meta, parent_id, name,
+                                              &inode);
+    if (status != 0)
+        return status;
+    struct meta_credentials opener = meta;
+    if (created)
+        opener.uid = 0; /* the access check only; the file is already the caller's */
+    /* O_TRUNC is applied by the open: storage is cut before meta's length */
+    status = open_checked(client, &opener, inode.id, created ? open_flags & ~O_TRUNC : open_flags,
+                          file, &inode);
+    if (status == 0 && attributes) {
+        client_attributes(&inode, attributes);
+        pthread_mutex_lock(&(*file)->inode->lock);
+        attributes->length = (*file)->inode->length;
+        pthread_mutex_unlock(&(*file)->inode->lock);
+    }
+    return status;
+}
+
+uint64_t chainfs_file_inode(const struct chainfs_file *file) { return file->inode->inode_id; }
+
+/* The length reads are cut at; refreshed from meta when a read reaches past it and no
+ * writer here knows better (another client may have grown the file). */
+static uint64_t readable_length(struct chainfs_file *file, uint64_t end)
+{
+    struct open_inode *open = file->inode;
+    pthread_mutex_lock(&open->lock);
+    uint64_t length = open->length;
+    bool ask_meta = end > length && open->writers == 0;
+    pthread_mutex_unlock(&open->lock);
+    if (!ask_meta)
+        return length;
+    struct inode inode;
+    struct chainfs_client *client = file->client;
+    if (client->backend.meta->stat(client->backend.meta_context, open->inode_id, &inode) == 0) {
+        pthread_mutex_lock(&open->lock);
+        if (inode.truncate_version != open->truncate_version || inode.length > open->length) {
+            open->truncate_version = inode.truncate_version;
+            open->length = open->reported_length = inode.length;
+        }
+        length = open->length;
+        pthread_mutex_unlock(&open->lock);
+    }
+    return length;
+}
+
+/* Splits [offset, offset + length) of the file and runs the pieces through read or
+ * write. pieces_out (when not NULL) receives them for the caller to inspect. */
+static int run_range(struct chainfs_file *file, uint8_t *buffer, uint64_t offset, uint64_t length,
+                     bool write)
+{
+    struct open_inode *open = file->inode;
+    struct file_stripe stripe = {open->inode_id, open->layout.chunk_size, open->layout.stripe,
+                                 open->chain_ids};
+    size_t count = file_range_piece_count(stripe.chunk_size, offset, length);
+    if (count == 0)
+        return length == 0 ? 0 : CHAINFS_INVALID_ARGUMENT;
+    struct chunk_io stack_pieces[STACK_PIECES];
+    struct chunk_io *pieces = count <= STACK_PIECES ? stack_pieces : calloc(count, sizeof(*pieces));
+    if (!pieces)
+        return CHAINFS_NO_MEMORY;
+    file_range_split(&stripe, offset, length, buffer, pieces, count);
+    const struct client_storage_ops *storage = file->client->backend.storage;
+    int status = write ? storage->write(file->client->backend.storage_context, pieces, count)
+                       : storage->read(file->client->backend.storage_context, pieces, count);
+    for (size_t i = 0; status == 0 && i < count; i++) {
+        if (write && pieces[i].done != pieces[i].length)
+            status = CHAINFS_IO;
+        else if (!write && pieces[i].done < pieces[i].length) /* a hole or a short chunk */
+            memset(pieces[i].buffer + pieces[i].done, 0, pieces[i].length - pieces[i].done);
+    }
+    if (pieces != stack_pieces)
+        free(pieces);
+    return status;
+}
+
+int chainfs_pread(struct chainfs_file *file, void *buffer, size_t length, uint64_t offset,
+                  size_t *done)
+{
+    if (!file->readable)
+        return CHAINFS_PERMISSION_DENIED;
+    if (offset + length < offset)
+        return CHAINFS_INVALID_ARGUMENT;
+    uint64_t file_length = readable_length(file, offset + length);
+    if (offset >= file_length || length == 0) {
+        *done = 0;
+        return 0;
+    }
+    uint64_t wanted = file_length - offset < length ? file_length - offset : length;
+    int status = run_range(file, buffer, offset, wanted, false);
+    if (status == 0)
+        *done = (size_t)wanted;
+    return status;
+}
+
+/* Records that [.., end) was written. */
+static void note_written(struct open_inode *open, uint64_t end)
+{
+    if (end > open->length)
+        open->length = end;
+}
+
+int chainfs_pwrite(struct chainfs_file *file, const void *buffer, size_t length, uint64_t offset,
+                   uint64_t *written_at)
+{
+    if (!file->writable)
+        return CHAINFS_PERMISSION_DENIED;
+    struct open_inode *open = file->inode;
+    int status;
+    if (file->append) {
+        /* appends are serialized here, so each lands after the previous one */
+        pthread_mutex_lock(&open->lock);
+        offset = open->length;
+        status = offset + length < offset ? CHAINFS_INVALID_ARGUMENT
+                                          : run_range(file, (uint8_t *)buffer, offset, length, true);
+        if (status == 0)
+            note_written(open, offset + length);
+        pthread_mutex_unlock(&open->lock);
+    } else {
+        if (offset + length < offset)
+            return CHAINFS_INVALID_ARGUMENT;
+        status = run_range(file, (uint8_t *)buffer, offset, length, true);
+        pthread_mutex_lock(&open->lock);
+        if (status == 0)
+            note_written(open, offset + length);
+        pthread_mutex_unlock(&open->lock);
+    }
+    if (status == 0 && written_at)
+        *written_at = offset;
+    return status;
+}
+
+int file_report_length(struct chainfs_client *client, struct open_inode *open, uint64_t session_id)
+{
+    /* called with open->lock held */
+    if (open->length <= open->reported_length)
+        return 0;
+    int status = client->backend.meta->report_length(client->backend.meta_context, open->inode_id,
+                                                     session_id, open->length,
+                                                     open->truncate_version);
+    if (status == 0)
+        open->reported_length = open->length;
+    return status;
+}
+
+int chainfs_fsync(struct chainfs_file *file)
+{
+    if (!file->writable)
+        return 0;
+    pthread_mutex_lock(&file->inode->lock);
+    int status = file_report_length(file->client, file->inode, file->session_id);
+    pthread_mutex_unlock(&file->inode->lock);
+    return status;
+}
+
+int chainfs_close(struct chainfs_file *file)
+{
+    struct chainfs_client *client = file->client;
+    struct open_inode *open = file->inode;
+    int status = 0;
+    if (file->writable) {
+        pthread_mutex_lock(&open->lock);
+        status = file_report_length(client, open, file->session_id);
+        open->writers--;
+        pthread_mutex_unlock(&open->lock);
+        int closed = client->backend.meta->close(client->backend.meta_context, open->inode_id,
+                                                 file->session_id);
+        if (status == 0)
+            status = closed;
+    }
+    open_inode_release(client, open);
+    free(file);
+    return status;
+}
+
+int file_cut_chunks(struct chainfs_client *client, const struct inode *inode, uint64_t new_length)
+{
+    if (!file_range_valid_chunk_size(inode->layout.chunk_size) || inode->layout.stripe == 0)
+        return CHAINFS_MALFORMED;
+    uint32_t *chain_ids = calloc(inode->layout.stripe, sizeof(*chain_ids));
+    if (!chain_ids)
+        return CHAINFS_NO_MEMORY;
+    const struct client_storage_ops *storage = client->backend.storage;
+    void *context = client->backend.storage_context;
+    int status = storage->resolve_stripe(context, &inode->layout, chain_ids);
+    struct truncate_plan plan;
+    file_range_truncate_plan(inode->layout.chunk_size, new_length, &plan);
+    for (uint32_t i = 0; status == 0 && i < inode->layout.stripe; i++) {
+        /* the stripe position's first chunk at or past first_removed */
+        uint64_t first = plan.first_removed;
+        status = storage->remove_chunks(context, chain_ids[i], inode->id, first);
+    }
+    if (status == 0 && plan.partial)
+        status = storage->truncate_chunk(context, chain_ids[plan.partial_index % inode->layout.stripe],
+                                         inode->id, plan.partial_index, plan.partial_length,
+                                         inode->layout.chunk_size);
+    free(chain_ids);
+    return status;
+}
