@@ -46,7 +46,9 @@ extern "C" {
     X(NOT_DIRECTORY, 29, ENOTDIR, "not a directory")                                   \
     X(CROSS_DEVICE, 30, EXDEV, "cross-device link")                                    \
     X(SYMLINK_LOOP, 31, ELOOP, "too many levels of symbolic links")                    \
-    X(NAME_TOO_LONG, 32, ENAMETOOLONG, "file name too long")
+    X(NAME_TOO_LONG, 32, ENAMETOOLONG, "file name too long")                           \
+    X(ROUTING_STALE, 33, EAGAIN, "routing stale (chain version or target state)")      \
+    X(NOT_COMMITTED, 34, EAGAIN, "chunk has an uncommitted update, retry")
 
 enum chainfs_error {
 #define CHAINFS_ERROR_ENUM(name, number, errno_value, message) CHAINFS_##name = number,

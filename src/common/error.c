@@ -58,6 +58,7 @@ int chainfs_error_is_retryable(int status)
     case CHAINFS_CONFLICT:
     case CHAINFS_UNAVAILABLE:
     case CHAINFS_NOT_PRIMARY:
+    case CHAINFS_NOT_COMMITTED:
         return 1;
     default:
         return 0;
