@@ -46,7 +46,7 @@ void inode_encode(struct wire_writer *writer, const struct inode *inode)
     wire_put_string(writer, inode->symlink_target);
 }
 
-bool inode_decode(struct wire_reader *reader, struct inode *inode)
+bool inode_decode_part(struct wire_reader *reader, struct inode *inode)
 {
     inode->id = wire_get_u64(reader);
     inode->type = wire_get_u8(reader);
@@ -64,7 +64,12 @@ bool inode_decode(struct wire_reader *reader, struct inode *inode)
     inode->parent_id = wire_get_u64(reader);
     wire_get_string(reader, inode->name, sizeof(inode->name));
     wire_get_string(reader, inode->symlink_target, sizeof(inode->symlink_target));
-    return wire_reader_done(reader) && inode->type >= INODE_FILE && inode->type <= INODE_SYMLINK;
+    return wire_reader_ok(reader) && inode->type >= INODE_FILE && inode->type <= INODE_SYMLINK;
+}
+
+bool inode_decode(struct wire_reader *reader, struct inode *inode)
+{
+    return inode_decode_part(reader, inode) && wire_reader_done(reader);
 }
 
 void directory_entry_encode(struct wire_writer *writer, const struct directory_entry *entry)

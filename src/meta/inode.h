@@ -64,6 +64,8 @@ struct inode {
 void inode_encode(struct wire_writer *writer, const struct inode *inode);
 /* Returns false on a malformed or unknown record. */
 bool inode_decode(struct wire_reader *reader, struct inode *inode);
+/* An inode inside a longer message: the reader stays after it (need not be done). */
+bool inode_decode_part(struct wire_reader *reader, struct inode *inode);
 
 struct directory_entry {
     uint64_t inode_id;

@@ -18,9 +18,11 @@
 
 #include "meta/credentials.h"
 #include "meta/inode.h"
+#include "meta/storage_ops.h"
 
 struct kv_store;
 struct meta_namespace;
+struct wire_writer;
 
 /* Opens the namespace over a KV store (which must outlive it). */
 int meta_namespace_open(struct kv_store *store, struct meta_namespace **space);
@@ -122,5 +124,152 @@ int meta_directory_path(struct meta_namespace *space, uint64_t directory_id, cha
 
 /* Ids of removed files waiting for their chunks to be deleted (GC queue). */
 int meta_gc_queue(struct meta_namespace *space, uint64_t *ids, size_t capacity, size_t *count);
+
+/* ----------------------------------------------------------------------------------
+ * Write sessions and file lengths (namespace_session.c)
+ *
+ * A write open records INOS <inode><session>: (client id, opened at). Reads are not
+ * tracked. Lengths grow by reports and syncs, shrink only by truncate: a report is
+ * adopted when larger than the stored length and carries the file's current
+ * truncate version (a report from before a truncate is dropped).
+ */
+
+enum meta_open_mode {
+    META_OPEN_MODE_READ = 1u << 0,     /* read permission */
+    META_OPEN_MODE_WRITE = 1u << 1,    /* write permission; records the session */
+    META_OPEN_MODE_TRUNCATE = 1u << 2, /* O_TRUNC (with write) */
+};
+
+struct meta_session {
+    uint64_t inode_id;
+    uint64_t session_id;
+    char client_id[64];
+    int64_t opened_ns;
+};
+
+/* O_CREAT like meta_create; when session_id != 0 also records a write session of
+ * client_id for the file in the same transaction. */
+int meta_create_open(struct meta_namespace *space, const struct meta_credentials *credentials,
+                     uint64_t parent_id, const char *name, uint32_t mode, unsigned flags,
+                     const char *client_id, uint64_t session_id, struct inode *inode);
+
+/* Opens an existing file (META_OPEN_MODE_*): permission checks; a write open records
+ * session_id (not 0) of client_id. IS_DIRECTORY for a directory opened for write,
+ * INVALID_ARGUMENT for a symlink. */
+int meta_open(struct meta_namespace *space, const struct meta_credentials *credentials,
+              uint64_t inode_id, unsigned mode, const char *client_id, uint64_t session_id,
+              struct inode *inode);
+
+/* Ends a write session (absent ones are fine: it may have been pruned). With
+ * has_length, length is adopted as in meta_report_length. */
+int meta_close(struct meta_namespace *space, uint64_t inode_id, uint64_t session_id,
+               bool has_length, uint64_t length, uint64_t truncate_version, struct inode *inode);
+
+/* A length report of an open write session (NOT_FOUND when the session is gone). */
+int meta_report_length(struct meta_namespace *space, uint64_t inode_id, uint64_t session_id,
+                       uint64_t length, uint64_t truncate_version, struct inode *inode);
+
+/* Makes the length exact: asks storage for the last chunk on each of the file's
+ * chains and adopts the end of the highest one when it is larger, unless a truncate
+ * ran meanwhile (then the truncate's length stands). */
+int meta_sync_length(struct meta_namespace *space, const struct meta_storage_ops *ops,
+                     uint64_t inode_id, struct inode *inode);
+
+/* The write sessions of a file. */
+int meta_list_sessions(struct meta_namespace *space, uint64_t inode_id,
+                       struct meta_session *sessions, size_t capacity, size_t *count);
+
+/* Deletes, among at most `limit` sessions after *cursor (a session key position kept
+ * by the caller between passes; start with 0,0), those whose client is_dead says is
+ * dead. *pruned counts them; the cursor wraps to the start at the end. */
+struct meta_session_cursor {
+    uint64_t inode_id;
+    uint64_t session_id;
+};
+int meta_prune_sessions(struct meta_namespace *space,
+                        bool (*is_dead)(void *context, const char *client_id), void *context,
+                        size_t limit, struct meta_session_cursor *cursor, size_t *pruned);
+
+/* ----------------------------------------------------------------------------------
+ * Idempotency records (namespace_idempotency.c)
+ *
+ * IDEM <client id> 0x00 <u64 BE request id>: (i64 recorded at, reply bytes). A service
+ * that applies a mutating request sets a record scope on its thread around the
+ * namespace call: the operation's transaction first looks the pair up (found: the
+ * transaction changes nothing and the recorded reply is handed back), and on success
+ * writes the reply that encode_reply produces in the same transaction. So a request
+ * is applied at most once, whichever server the retry reaches.
+ */
+struct meta_request_record {
+    const char *client_id;
+    uint64_t request_id;
+    /* Encodes the reply of the operation that just succeeded (inside its transaction,
+     * with the operation's outputs filled in). */
+    void (*encode_reply)(void *context, struct wire_writer *writer);
+    void *context;
+    /* Out: the request was applied before; reply holds the recorded reply (malloc'd,
+     * the caller frees it). */
+    bool replayed;
+    uint8_t *reply;
+    size_t reply_length;
+};
+
+/* Sets / clears the record scope of the calling thread (scopes do not nest). */
+void meta_request_record_begin(struct meta_request_record *record);
+void meta_request_record_end(void);
+
+/* Deletes up to `limit` records older than max_age_ns, scanning from *cursor (a key
+ * position kept by the caller; start with an empty one); *removed counts them. */
+struct meta_record_cursor {
+    uint8_t key[80];
+    size_t length;
+};
+int meta_prune_request_records(struct meta_namespace *space, int64_t max_age_ns, size_t limit,
+                               struct meta_record_cursor *cursor, size_t *removed);
+
+/* ----------------------------------------------------------------------------------
+ * Trees, batches and paths (namespace_tree.c)
+ */
+
+/* mkdir -p of an absolute path: missing directories are created with mode, existing
+ * ones (also through symlinks) are fine; the last one is returned. */
+int meta_mkdirs(struct meta_namespace *space, const struct meta_credentials *credentials,
+                const char *path, uint32_t mode, struct inode *inode);
+
+/* rm -r of parent/name on the server, in bounded transactions (at most
+ * META_REMOVE_BATCH entries each) from the leaves up; files go to the GC queue.
+ * *removed counts the inodes unlinked. Permission rules as for unlink and rmdir at
+ * every level (a refusal stops it part way, like rm -r). */
+#define META_REMOVE_BATCH 256
+int meta_remove_tree(struct meta_namespace *space, const struct meta_credentials *credentials,
+                     uint64_t parent_id, const char *name, uint64_t *removed);
+
+/* Inodes of several ids in one transaction; statuses[i] says which exist. */
+int meta_batch_stat(struct meta_namespace *space, const uint64_t *ids, size_t count,
+                    int *statuses, struct inode *inodes);
+
+/* The target of a symlink (INVALID_ARGUMENT for other types). */
+int meta_readlink(struct meta_namespace *space, uint64_t inode_id, char *target, size_t capacity);
+
+/* The canonical absolute path of an absolute path (every symlink resolved). */
+int meta_realpath(struct meta_namespace *space, const struct meta_credentials *credentials,
+                  const char *path, char *resolved, size_t capacity);
+
+/* Admin: sets the default layout of a directory (root only: NOT_PERMITTED; checked
+ * by file_layout_check). */
+int meta_set_layout(struct meta_namespace *space, const struct meta_credentials *credentials,
+                    uint64_t directory_id, const struct file_layout *layout, struct inode *inode);
+
+/* ----------------------------------------------------------------------------------
+ * Garbage collection (namespace_gc.c)
+ */
+
+/* Collects one file of the GC queue: unless it has write sessions of live clients
+ * (BUSY; sessions of clients is_dead calls dead are deleted), removes its chunks on
+ * every chain of its stripe through ops, then deletes the inode, its sessions and the
+ * queue entry. NOT_FOUND when it is not (any more) queued. is_dead may be NULL. */
+int meta_gc_collect(struct meta_namespace *space, const struct meta_storage_ops *ops,
+                    uint64_t inode_id, bool (*is_dead)(void *context, const char *client_id),
+                    void *context);
 
 #endif /* CHAINFS_META_NAMESPACE_H */

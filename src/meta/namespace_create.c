@@ -16,6 +16,8 @@ struct new_entry {
     uint32_t mode;
     unsigned flags;
     const char *symlink_target;
+    const char *client_id; /* with session_id != 0: record a write session */
+    uint64_t session_id;
     uint64_t new_id; /* allocated before the transaction */
     uint8_t type;
     struct inode *inode;
@@ -64,8 +66,15 @@ static int open_existing(struct kv_transaction *transaction, const struct new_en
         return status;
     if (request->inode->type == INODE_DIRECTORY)
         return CHAINFS_IS_DIRECTORY;
-    if (!(request->flags & META_CREATE_TRUNCATE) || request->inode->type != INODE_FILE)
+    if (request->inode->type != INODE_FILE)
         return 0;
+    if (request->session_id)
+        status = credentials_check_access(request->credentials, request->inode, META_ACCESS_WRITE);
+    if (status == 0 && request->session_id)
+        status = namespace_write_session(transaction, request->inode->id, request->session_id,
+                                         request->client_id);
+    if (status != 0 || !(request->flags & META_CREATE_TRUNCATE))
+        return status;
     status = credentials_check_access(request->credentials, request->inode, META_ACCESS_WRITE);
     if (status == 0 && (request->inode->flags & INODE_FLAG_IMMUTABLE))
         status = CHAINFS_NOT_PERMITTED;
@@ -107,6 +116,9 @@ static int new_entry_transaction(struct kv_transaction *transaction, void *argum
         parent.nlink++; /* the child's ".." */
         status = namespace_write_inode(transaction, &parent);
     }
+    if (status == 0 && request->type == INODE_FILE && request->session_id)
+        status = namespace_write_session(transaction, request->new_id, request->session_id,
+                                         request->client_id);
     return status;
 }
 
@@ -116,7 +128,7 @@ static int add_entry(struct meta_namespace *space, struct new_entry *request)
     if (status == 0)
         status = namespace_allocate_id(space, &request->new_id);
     if (status == 0)
-        status = kv_run_transaction(space->store, new_entry_transaction, request, NULL);
+        status = namespace_run(space, new_entry_transaction, request);
     return status;
 }
 
@@ -124,8 +136,18 @@ int meta_create(struct meta_namespace *space, const struct meta_credentials *cre
                 uint64_t parent_id, const char *name, uint32_t mode, unsigned flags,
                 struct inode *inode)
 {
+    return meta_create_open(space, credentials, parent_id, name, mode, flags, NULL, 0, inode);
+}
+
+int meta_create_open(struct meta_namespace *space, const struct meta_credentials *credentials,
+                     uint64_t parent_id, const char *name, uint32_t mode, unsigned flags,
+                     const char *client_id, uint64_t session_id, struct inode *inode)
+{
+    if (session_id && (!client_id || !client_id[0] || strlen(client_id) > RECORD_CLIENT_ID_MAX))
+        return CHAINFS_INVALID_ARGUMENT;
     struct new_entry request = {.credentials = credentials, .parent_id = parent_id, .name = name,
-                                .mode = mode, .flags = flags, .type = INODE_FILE, .inode = inode};
+                                .mode = mode, .flags = flags, .type = INODE_FILE, .inode = inode,
+                                .client_id = client_id, .session_id = session_id};
     return add_entry(space, &request);
 }
 
@@ -191,7 +213,7 @@ int meta_link(struct meta_namespace *space, const struct meta_credentials *crede
     if (status != 0)
         return status;
     struct link_request request = {credentials, inode_id, new_parent_id, new_name, inode};
-    return kv_run_transaction(space->store, link_transaction, &request, NULL);
+    return namespace_run(space, link_transaction, &request);
 }
 
 static int format_transaction(struct kv_transaction *transaction, void *argument)

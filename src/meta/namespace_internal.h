@@ -7,6 +7,8 @@
  *   DENT <u64 LE parent><name>    directory entry: a directory is one contiguous range
  *   IDAL <u8 shard>               next free counter of an inode id allocator shard
  *   GCQU <u64 LE id>              a removed file whose chunks still need deleting
+ *   INOS <u64 LE id><u64 BE session>   a write session of a file (client id, opened at)
+ *   IDEM <client id> 0 <u64 BE request>  the reply of an applied request (idempotency)
  */
 #ifndef CHAINFS_META_NAMESPACE_INTERNAL_H
 #define CHAINFS_META_NAMESPACE_INTERNAL_H
@@ -15,9 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kv/kv.h"
 #include "meta/namespace.h"
 
 struct kv_transaction;
+
+#define RECORD_CLIENT_ID_MAX 63
+#define RECORD_KEY_MAX (4 + RECORD_CLIENT_ID_MAX + 1 + 8)
 
 #define DENTRY_KEY_MAX (4 + 8 + META_NAME_MAX)
 
@@ -63,5 +69,24 @@ int namespace_drop_link(struct kv_transaction *transaction, struct inode *inode,
 int namespace_allocate_id(struct meta_namespace *space, uint64_t *id);
 
 int64_t namespace_now_ns(void);
+
+/* Runs a mutating operation's transaction: under a request record scope (namespace.h)
+ * it first looks the request up (a replay changes nothing) and records the reply on
+ * success; without a scope it is kv_run_transaction. */
+int namespace_run(struct meta_namespace *space, kv_transaction_function function, void *argument);
+/* The same, but never records (the first steps of a multi-transaction operation). */
+int namespace_run_unrecorded(struct meta_namespace *space, kv_transaction_function function,
+                             void *argument);
+/* Whether the last namespace_run of this thread's scope found a recorded reply. */
+bool namespace_replayed(void);
+
+/* Records write session session_id of client_id on inode_id. */
+int namespace_write_session(struct kv_transaction *transaction, uint64_t inode_id,
+                            uint64_t session_id, const char *client_id);
+/* [begin, end) of the sessions of a file (12-byte keys). */
+void namespace_session_range(uint64_t inode_id, uint8_t begin[12], uint8_t end[12]);
+
+/* Writes the GC queue entry of a file whose last link is gone. */
+int namespace_queue_for_gc(struct kv_transaction *transaction, uint64_t inode_id);
 
 #endif /* CHAINFS_META_NAMESPACE_INTERNAL_H */

@@ -53,7 +53,7 @@ static int remove_entry(struct meta_namespace *space, struct remove_request *req
     int status = namespace_check_name(request->name);
     if (status == CHAINFS_INVALID_ARGUMENT && request->directory && request->name[0] == '.')
         return request->name[1] == '.' ? CHAINFS_NOT_EMPTY : CHAINFS_INVALID_ARGUMENT;
-    return status == 0 ? kv_run_transaction(space->store, remove_transaction, request, NULL) : status;
+    return status == 0 ? namespace_run(space, remove_transaction, request) : status;
 }
 
 int meta_unlink(struct meta_namespace *space, const struct meta_credentials *credentials,

@@ -207,5 +207,5 @@ int meta_rename(struct meta_namespace *space, const struct meta_credentials *cre
     if (status != 0)
         return status;
     struct rename_request request = {credentials, from_parent_id, from_name, to_parent_id, to_name, flags};
-    return kv_run_transaction(space->store, rename_transaction, &request, NULL);
+    return namespace_run(space, rename_transaction, &request);
 }

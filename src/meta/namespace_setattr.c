@@ -104,5 +104,5 @@ int meta_setattr(struct meta_namespace *space, const struct meta_credentials *cr
     if (changes->fields == 0 || (changes->fields & ~0xffu))
         return CHAINFS_INVALID_ARGUMENT;
     struct setattr_request request = {credentials, inode_id, changes, inode};
-    return kv_run_transaction(space->store, setattr_transaction, &request, NULL);
+    return namespace_run(space, setattr_transaction, &request);
 }

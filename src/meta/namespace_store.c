@@ -157,11 +157,16 @@ int namespace_drop_link(struct kv_transaction *transaction, struct inode *inode,
     if (--inode->nlink > 0)
         return namespace_write_inode(transaction, inode);
     /* The inode stays until GC deleted its chunks on every chain (DESIGN §6). */
+    int status = namespace_write_inode(transaction, inode);
+    return status == 0 ? namespace_queue_for_gc(transaction, inode->id) : status;
+}
+
+int namespace_queue_for_gc(struct kv_transaction *transaction, uint64_t inode_id)
+{
     uint8_t key[12];
     memcpy(key, "GCQU", 4);
-    put_little_endian(key + 4, inode->id);
-    int status = namespace_write_inode(transaction, inode);
-    return status == 0 ? kv_set(transaction, key, sizeof(key), "", 0) : status;
+    put_little_endian(key + 4, inode_id);
+    return kv_set(transaction, key, sizeof(key), "", 0);
 }
 
 /* Reserves the next block of a shard's counter in its own transaction. */
