@@ -69,8 +69,10 @@ void chainfs_client_default_options(struct chainfs_client_options *options);
 int chainfs_client_connect(const struct chainfs_client_options *options,
                            struct chainfs_client **client);
 
-/* Reports the lengths of files still open, closes their write sessions, ends the
- * client session and frees the client. Files still open are closed. NULL accepted. */
+/* Reports the lengths of files still open for write, ends the client session and
+ * frees the client. Close every chainfs_file first: one left open is not freed and
+ * must not be used afterwards (its write session ends when mgmtd declares this client
+ * gone). NULL accepted. */
 void chainfs_client_disconnect(struct chainfs_client *client);
 
 /* The client id this client uses (from the options or generated). */
@@ -201,12 +203,18 @@ struct chainfs_directory_entry {
     uint8_t type; /* enum chainfs_file_type */
 };
 
-/* Up to capacity entries of a directory in name order, starting after the name
- * `after` ("" for the first page); *more says whether further entries exist. "." and
- * ".." are not listed. Needs read permission on the directory. */
+/* The most entries one chainfs_readdir returns. */
+#define CHAINFS_READDIR_MAX 256
+
+/* Up to capacity (at most CHAINFS_READDIR_MAX) entries of a directory in name order,
+ * starting after the name `after` ("" for the first page); *more says whether further
+ * entries exist. "." and ".." are not listed. Needs read permission on the directory.
+ * attributes (may be NULL; capacity entries) receives each entry's attributes in the
+ * same call (readdirplus); an entry removed meanwhile gets inode_id 0 there. */
 int chainfs_readdir(struct chainfs_client *client, const struct chainfs_credentials *credentials,
                     uint64_t directory_id, const char *after,
-                    struct chainfs_directory_entry *entries, size_t capacity, size_t *count,
+                    struct chainfs_directory_entry *entries,
+                    struct chainfs_attributes *attributes, size_t capacity, size_t *count,
                     bool *more);
 
 struct chainfs_statfs {

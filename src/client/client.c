@@ -3,6 +3,7 @@
  * namespace operations, which go to meta as they are (setattr adds the storage half of
  * truncate).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,11 @@ int chainfs_client_connect(const struct chainfs_client_options *options,
     else
         generate_client_id(client->client_id, sizeof(client->client_id));
     client->options.client_id = client->client_id;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    /* sessions of a restarted client with the same id must not reuse old numbers */
+    atomic_init(&client->next_session_id,
+                ((uint64_t)now.tv_sec << 32) ^ ((uint64_t)now.tv_nsec << 8) ^ (uint64_t)getpid());
     pthread_mutex_init(&client->table_lock, NULL);
     pthread_mutex_init(&client->reporter_lock, NULL);
     pthread_cond_init(&client->reporter_wake, NULL);
@@ -291,9 +297,12 @@ int chainfs_setattr(struct chainfs_client *client, const struct chainfs_credenti
     meta_changes(changes, &meta_setattr);
     int status = 0;
     if (changes->fields & CHAINFS_SET_LENGTH) {
-        /* refuse before touching storage what meta would refuse */
-        status = META(client)->open(META_CONTEXT(client), &meta, inode_id, META_ACCESS_WRITE, false,
-                                    &(uint64_t){0}, &inode);
+        /* refuse before touching storage what meta would refuse (meta checks again) */
+        status = META(client)->stat(META_CONTEXT(client), inode_id, &inode);
+        if (status == 0 && (inode.flags & INODE_FLAG_IMMUTABLE))
+            status = CHAINFS_NOT_PERMITTED;
+        if (status == 0)
+            status = credentials_check_access(&meta, &inode, META_ACCESS_WRITE);
         if (status == 0 && inode.type != INODE_FILE)
             status = inode.type == INODE_DIRECTORY ? CHAINFS_IS_DIRECTORY : CHAINFS_INVALID_ARGUMENT;
         if (status == 0)
@@ -407,26 +416,40 @@ int chainfs_rename(struct chainfs_client *client, const struct chainfs_credentia
 
 int chainfs_readdir(struct chainfs_client *client, const struct chainfs_credentials *credentials,
                     uint64_t directory_id, const char *after,
-                    struct chainfs_directory_entry *entries, size_t capacity, size_t *count,
+                    struct chainfs_directory_entry *entries,
+                    struct chainfs_attributes *attributes, size_t capacity, size_t *count,
                     bool *more)
 {
     struct meta_credentials meta;
     client_meta_credentials(credentials, &meta);
+    if (capacity > CHAINFS_READDIR_MAX)
+        capacity = CHAINFS_READDIR_MAX;
     struct meta_directory_entry *listed = calloc(capacity ? capacity : 1, sizeof(*listed));
-    if (!listed)
+    struct inode *inodes = attributes ? calloc(capacity ? capacity : 1, sizeof(*inodes)) : NULL;
+    if (!listed || (attributes && !inodes)) {
+        free(listed);
+        free(inodes);
         return CHAINFS_NO_MEMORY;
+    }
     size_t listed_count = 0;
     int status = META(client)->readdir(META_CONTEXT(client), &meta, directory_id, after, listed,
-                                       capacity, &listed_count, more);
+                                       inodes, capacity, &listed_count, more);
     if (status == 0) {
         for (size_t i = 0; i < listed_count; i++) {
             snprintf(entries[i].name, sizeof(entries[i].name), "%s", listed[i].name);
             entries[i].inode_id = listed[i].inode_id;
             entries[i].type = listed[i].type;
+            if (!attributes)
+                continue;
+            if (inodes[i].id == 0)
+                attributes[i].inode_id = 0; /* removed since it was listed */
+            else
+                merged_attributes(client, &inodes[i], &attributes[i]);
         }
         *count = listed_count;
     }
     free(listed);
+    free(inodes);
     return status;
 }
 

@@ -30,9 +30,11 @@ struct client_meta_ops {
                   const char *name, struct inode *inode);
     int (*resolve)(void *context, const struct meta_credentials *credentials, const char *path,
                    bool follow_last, struct inode *inode);
-    /* flags: META_CREATE_*; the created (or existing) file */
+    /* flags: META_CREATE_*; the created (or existing) file. session_id != 0 records a
+     * write session for it in the same step (a create that opens for write). */
     int (*create)(void *context, const struct meta_credentials *credentials, uint64_t parent_id,
-                  const char *name, uint32_t mode, unsigned flags, struct inode *inode);
+                  const char *name, uint32_t mode, unsigned flags, uint64_t session_id,
+                  struct inode *inode);
     int (*mkdir)(void *context, const struct meta_credentials *credentials, uint64_t parent_id,
                  const char *name, uint32_t mode, struct inode *inode);
     int (*symlink)(void *context, const struct meta_credentials *credentials, uint64_t parent_id,
@@ -48,28 +50,33 @@ struct client_meta_ops {
     int (*rename)(void *context, const struct meta_credentials *credentials,
                   uint64_t from_parent_id, const char *from_name, uint64_t to_parent_id,
                   const char *to_name, unsigned flags);
+    /* attributes (may be NULL): each entry's inode too */
     int (*readdir)(void *context, const struct meta_credentials *credentials,
                    uint64_t directory_id, const char *after, struct meta_directory_entry *entries,
-                   size_t capacity, size_t *count, bool *more);
+                   struct inode *attributes, size_t capacity, size_t *count, bool *more);
     int (*setattr)(void *context, const struct meta_credentials *credentials, uint64_t inode_id,
                    const struct meta_setattr *changes, struct inode *inode);
-    /* Checks the access an open needs (META_ACCESS_READ/WRITE bits in access) and, when
-     * write is set, records a write session; *session_id names it for close. */
+    /* Opens an existing file (META_OPEN_MODE_* in mode: permission checks; a write open
+     * records the write session session_id, chosen by the client, not 0). */
     int (*open)(void *context, const struct meta_credentials *credentials, uint64_t inode_id,
-                unsigned access, bool write, uint64_t *session_id, struct inode *inode);
+                unsigned mode, uint64_t session_id, struct inode *inode);
     /* Reports the highest written end of a file: meta adopts it if it is larger than
      * the length and the truncate version is still truncate_version. */
     int (*report_length)(void *context, uint64_t inode_id, uint64_t session_id, uint64_t length,
                          uint64_t truncate_version);
-    /* Ends a write session (after its final length report). */
-    int (*close)(void *context, uint64_t inode_id, uint64_t session_id);
+    /* Ends a write session, with a last length report. */
+    int (*close)(void *context, uint64_t inode_id, uint64_t session_id, uint64_t length,
+                 uint64_t truncate_version);
     int (*statfs)(void *context, struct chainfs_statfs *statfs);
     void (*destroy)(void *context);
 };
 
 struct client_storage_ops {
-    /* The chain of each stripe position of a file with this layout (stripe entries). */
-    int (*resolve_stripe)(void *context, const struct file_layout *layout, uint32_t *chain_ids);
+    /* The chains a file with this layout stripes over, in stripe order (chunk i on
+     * chain_ids[i % *width]); chain_ids has room for layout->stripe entries and *width
+     * (at most layout->stripe) says how many were used. */
+    int (*resolve_stripe)(void *context, const struct file_layout *layout, uint32_t *chain_ids,
+                          uint32_t *width);
     /* Reads / writes every piece, in parallel where it can. Each piece gets its own
      * status and bytes done (a read is short where the chunk ends or is missing); the
      * return value is 0 or the first failure. */

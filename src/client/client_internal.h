@@ -27,7 +27,8 @@ struct open_inode {
     unsigned references; /* chainfs_files (guarded by the table lock) */
     pthread_mutex_t lock; /* everything below */
     struct file_layout layout;
-    uint32_t *chain_ids;       /* layout.stripe entries */
+    uint32_t *chain_ids;       /* stripe_width entries: chunk i on chain_ids[i % width] */
+    uint32_t stripe_width;     /* chains really used (the table may be shorter) */
     uint64_t length;           /* best known: meta's, or further if written here */
     uint64_t reported_length;  /* highest length meta has from us */
     uint64_t truncate_version; /* meta's, from open or our last truncate */
@@ -47,6 +48,7 @@ struct chainfs_file {
 
 struct chainfs_client {
     struct chainfs_client_options options;
+    _Atomic uint64_t next_session_id; /* write sessions, unique per client */
     char client_id[64];
     struct client_backend backend;
 
@@ -79,6 +81,13 @@ int open_inode_acquire(struct chainfs_client *client, const struct inode *inode,
 void open_inode_release(struct chainfs_client *client, struct open_inode *open);
 /* The open_inode of inode_id with a reference taken, or NULL if not open here. */
 struct open_inode *open_inode_find(struct chainfs_client *client, uint64_t inode_id);
+
+/* A fresh write session id (never 0). */
+uint64_t client_new_session_id(struct chainfs_client *client);
+
+/* Resolves a layout to its chains (allocated, *width of them). */
+int client_resolve_stripe(struct chainfs_client *client, const struct file_layout *layout,
+                          uint32_t **chain_ids, uint32_t *width);
 
 /* Cuts inode's chunks at new_length on every chain of its stripe (DESIGN §6 truncate:
  * storage first, then meta). */

@@ -15,9 +15,6 @@
 
 #include "client/client_backend.h"
 
-/* Deepest directory tree a recursive remove walks. */
-#define EMBEDDED_TREE_DEPTH 256
-
 /* Opens (creating if needed) the embedded file system in dir; a new one gets a root
  * whose default layout has this chunk size and stripe over chain_count chains.
  * Fills both halves of backend. Returns 0 or a status. */

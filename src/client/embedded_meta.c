@@ -3,10 +3,10 @@
  * (src/meta) on an LMDB store inside this process.
  *
  * It answers exactly what the metadata service answers for the same operations,
- * since both run the same namespace transactions; what the service adds over the
- * network (write-session records, GC workers, idempotent retries) has no use inside
- * one process and is left out: sessions are not recorded and removed files' chunks
- * are not reclaimed (see src/client/README.md).
+ * since both run the same namespace transactions (write sessions and length reports
+ * included). What the service adds over the network has no use inside one process
+ * and is left out: idempotent retries, and the GC workers, so the chunks of removed
+ * files are not reclaimed (see src/client/README.md).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +18,11 @@
 #include "client/client_backend.h"
 #include "client/embedded_backend.h"
 #include "kv/kv.h"
-#include "meta/namespace_internal.h"
+#include "meta/meta_protocol.h"
+#include "meta/namespace.h"
+
+/* the one client of an embedded file system, as write sessions name it */
+#define EMBEDDED_CLIENT_ID "embedded"
 
 struct embedded_meta {
     struct kv_store *store;
@@ -49,10 +53,11 @@ static int embedded_resolve(void *context, const struct meta_credentials *creden
 
 static int embedded_create(void *context, const struct meta_credentials *credentials,
                            uint64_t parent_id, const char *name, uint32_t mode, unsigned flags,
-                           struct inode *inode)
+                           uint64_t session_id, struct inode *inode)
 {
     struct embedded_meta *meta = context;
-    return meta_create(meta->space, credentials, parent_id, name, mode, flags, inode);
+    return meta_create_open(meta->space, credentials, parent_id, name, mode, flags,
+                            EMBEDDED_CLIENT_ID, session_id, inode);
 }
 
 static int embedded_mkdir(void *context, const struct meta_credentials *credentials,
@@ -103,12 +108,25 @@ static int embedded_rename(void *context, const struct meta_credentials *credent
 
 static int embedded_readdir(void *context, const struct meta_credentials *credentials,
                             uint64_t directory_id, const char *after,
-                            struct meta_directory_entry *entries, size_t capacity, size_t *count,
-                            bool *more)
+                            struct meta_directory_entry *entries, struct inode *attributes,
+                            size_t capacity, size_t *count, bool *more)
 {
     struct embedded_meta *meta = context;
-    return meta_readdir(meta->space, credentials, directory_id, after, entries, capacity, count,
-                        more);
+    if (capacity > META_BATCH_MAX)
+        capacity = META_BATCH_MAX;
+    int status = meta_readdir(meta->space, credentials, directory_id, after, entries, capacity,
+                              count, more);
+    if (status != 0 || !attributes || *count == 0)
+        return status;
+    uint64_t ids[META_BATCH_MAX];
+    int statuses[META_BATCH_MAX];
+    for (size_t i = 0; i < *count; i++)
+        ids[i] = entries[i].inode_id;
+    status = meta_batch_stat(meta->space, ids, *count, statuses, attributes);
+    for (size_t i = 0; status == 0 && i < *count; i++)
+        if (statuses[i] != 0)
+            attributes[i].id = 0; /* removed since it was listed */
+    return status;
 }
 
 static int embedded_setattr(void *context, const struct meta_credentials *credentials,
@@ -119,101 +137,36 @@ static int embedded_setattr(void *context, const struct meta_credentials *creden
     return meta_setattr(meta->space, credentials, inode_id, changes, inode);
 }
 
-/* Removes every entry of directory_id, depth first (bounded by EMBEDDED_TREE_DEPTH). */
-static int remove_children(struct embedded_meta *meta, const struct meta_credentials *credentials,
-                           uint64_t directory_id, int depth)
-{
-    enum { PAGE = 64 };
-    if (depth > EMBEDDED_TREE_DEPTH)
-        return CHAINFS_SYMLINK_LOOP;
-    struct meta_directory_entry *entries = calloc(PAGE, sizeof(*entries));
-    if (!entries)
-        return CHAINFS_NO_MEMORY;
-    int status = 0;
-    bool more = true;
-    while (status == 0 && more) {
-        size_t count = 0;
-        /* always from the start: what was listed is removed before the next page */
-        status = meta_readdir(meta->space, credentials, directory_id, "", entries, PAGE, &count,
-                              &more);
-        for (size_t i = 0; status == 0 && i < count; i++) {
-            if (entries[i].type == INODE_DIRECTORY) {
-                status = remove_children(meta, credentials, entries[i].inode_id, depth + 1);
-                if (status == 0)
-                    status = meta_rmdir(meta->space, credentials, directory_id, entries[i].name);
-            } else {
-                status = meta_unlink(meta->space, credentials, directory_id, entries[i].name);
-            }
-        }
-        if (status == 0 && count == 0)
-            break;
-    }
-    free(entries);
-    return status;
-}
-
 static int embedded_remove_recursive(void *context, const struct meta_credentials *credentials,
                                      uint64_t parent_id, const char *name)
 {
     struct embedded_meta *meta = context;
-    struct inode inode;
-    int status = meta_lookup(meta->space, credentials, parent_id, name, &inode);
-    if (status != 0)
-        return status;
-    if (inode.type != INODE_DIRECTORY)
-        return meta_unlink(meta->space, credentials, parent_id, name);
-    status = remove_children(meta, credentials, inode.id, 0);
-    return status == 0 ? meta_rmdir(meta->space, credentials, parent_id, name) : status;
+    return meta_remove_tree(meta->space, credentials, parent_id, name, NULL);
 }
 
 static int embedded_open(void *context, const struct meta_credentials *credentials,
-                         uint64_t inode_id, unsigned access, bool write, uint64_t *session_id,
-                         struct inode *inode)
+                         uint64_t inode_id, unsigned mode, uint64_t session_id, struct inode *inode)
 {
     struct embedded_meta *meta = context;
-    int status = meta_stat(meta->space, inode_id, inode);
-    if (status != 0)
-        return status;
-    if (inode->type == INODE_DIRECTORY)
-        return write ? CHAINFS_IS_DIRECTORY : 0;
-    if (write && (inode->flags & INODE_FLAG_IMMUTABLE))
-        return CHAINFS_NOT_PERMITTED;
-    status = credentials_check_access(credentials, inode, access);
-    *session_id = 0; /* one process: no other client to keep sessions for */
-    return status;
-}
-
-struct length_report {
-    uint64_t inode_id;
-    uint64_t length;
-    uint64_t truncate_version;
-};
-
-/* Adopts a larger length unless a truncate came in between (DESIGN §6). */
-static int report_length_transaction(struct kv_transaction *transaction, void *argument)
-{
-    const struct length_report *report = argument;
-    struct inode inode;
-    int status = namespace_read_inode(transaction, report->inode_id, &inode);
-    if (status != 0)
-        return status;
-    if (inode.type != INODE_FILE || inode.truncate_version != report->truncate_version ||
-        inode.length >= report->length)
-        return 0;
-    inode.length = report->length;
-    inode.mtime_ns = inode.ctime_ns = namespace_now_ns();
-    return namespace_write_inode(transaction, &inode);
+    return meta_open(meta->space, credentials, inode_id, mode, EMBEDDED_CLIENT_ID, session_id,
+                     inode);
 }
 
 static int embedded_report_length(void *context, uint64_t inode_id, uint64_t session_id,
                                   uint64_t length, uint64_t truncate_version)
 {
     struct embedded_meta *meta = context;
-    struct length_report report = {inode_id, length, truncate_version};
-    return kv_run_transaction(meta->store, report_length_transaction, &report, NULL);
+    struct inode inode;
+    return meta_report_length(meta->space, inode_id, session_id, length, truncate_version, &inode);
 }
 
-static int embedded_close(void *context, uint64_t inode_id, uint64_t session_id) { return 0; }
+static int embedded_close(void *context, uint64_t inode_id, uint64_t session_id, uint64_t length,
+                          uint64_t truncate_version)
+{
+    struct embedded_meta *meta = context;
+    struct inode inode;
+    return meta_close(meta->space, inode_id, session_id, true, length, truncate_version, &inode);
+}
 
 /* Space of the file system that holds the chunk files. */
 static int embedded_statfs(void *context, struct chainfs_statfs *statfs)

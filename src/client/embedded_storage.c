@@ -18,10 +18,12 @@
 
 #include "chainfs/error.h"
 #include "client/embedded_backend.h"
+#include "meta/file_layout.h"
 
 struct embedded_storage {
     char dir[PATH_MAX / 2];
     uint32_t chain_count;
+    uint32_t *table; /* chain ids 1..chain_count */
 };
 
 static void inode_path(const struct embedded_storage *storage, uint32_t chain_id, uint64_t inode_id,
@@ -50,13 +52,14 @@ static int errno_status(int error)
     }
 }
 
+/* The embedded chain table is chains 1..chain_count, mapped as a cluster maps its own
+ * table (meta/file_layout.h). */
 static int embedded_resolve_stripe(void *context, const struct file_layout *layout,
-                                   uint32_t *chain_ids)
+                                   uint32_t *chain_ids, uint32_t *width)
 {
     const struct embedded_storage *storage = context;
-    for (uint32_t i = 0; i < layout->stripe; i++)
-        chain_ids[i] = 1 + (uint32_t)(((uint64_t)layout->first_chain_index + i) % storage->chain_count);
-    return 0;
+    *width = file_layout_stripe_width(layout, storage->chain_count);
+    return file_layout_stripe_chains(layout, storage->table, storage->chain_count, chain_ids);
 }
 
 static int read_piece(const struct embedded_storage *storage, struct chunk_io *piece)
@@ -195,7 +198,12 @@ static int embedded_truncate_chunk(void *context, uint32_t chain_id, uint64_t in
     return 0;
 }
 
-static void embedded_storage_destroy(void *context) { free(context); }
+static void embedded_storage_destroy(void *context)
+{
+    struct embedded_storage *storage = context;
+    free(storage->table);
+    free(storage);
+}
 
 static const struct client_storage_ops embedded_storage_ops = {
     .resolve_stripe = embedded_resolve_stripe,
@@ -215,16 +223,21 @@ int embedded_storage_open(const char *chunk_dir, uint32_t chain_count, struct cl
         return CHAINFS_NO_MEMORY;
     snprintf(storage->dir, sizeof(storage->dir), "%s", chunk_dir);
     storage->chain_count = chain_count;
-    if (mkdir(chunk_dir, 0700) != 0 && errno != EEXIST) {
-        free(storage);
-        return errno_status(errno);
+    storage->table = calloc(chain_count, sizeof(*storage->table));
+    if (!storage->table || (mkdir(chunk_dir, 0700) != 0 && errno != EEXIST)) {
+        int status = storage->table ? errno_status(errno) : CHAINFS_NO_MEMORY;
+        embedded_storage_destroy(storage);
+        return status;
     }
+    for (uint32_t chain = 1; chain <= chain_count; chain++)
+        storage->table[chain - 1] = chain;
     for (uint32_t chain = 1; chain <= chain_count; chain++) {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/%" PRIu32, chunk_dir, chain);
         if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-            free(storage);
-            return errno_status(errno);
+            int status = errno_status(errno);
+            embedded_storage_destroy(storage);
+            return status;
         }
     }
     backend->storage = &embedded_storage_ops;

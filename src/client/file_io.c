@@ -9,6 +9,7 @@
  * range) reads as zeros.
  */
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,19 +17,29 @@
 
 #define STACK_PIECES 16
 
-static unsigned access_of(int open_flags)
+uint64_t client_new_session_id(struct chainfs_client *client)
+{
+    uint64_t id;
+    do
+        id = atomic_fetch_add(&client->next_session_id, 1);
+    while (id == 0);
+    return id;
+}
+
+/* META_OPEN_MODE_* of open(2) flags. */
+static unsigned open_mode(int open_flags)
 {
     switch (open_flags & O_ACCMODE) {
     case O_WRONLY:
-        return META_ACCESS_WRITE;
+        return META_OPEN_MODE_WRITE;
     case O_RDWR:
-        return META_ACCESS_READ | META_ACCESS_WRITE;
+        return META_OPEN_MODE_READ | META_OPEN_MODE_WRITE;
     default:
-        return META_ACCESS_READ;
+        return META_OPEN_MODE_READ;
     }
 }
 
-/* A chainfs_file over an inode meta just let us open (session_id if writable). */
+/* A chainfs_file over an inode meta just opened (session_id if writable). */
 static int make_file(struct chainfs_client *client, const struct inode *inode, int open_flags,
                      uint64_t session_id, struct chainfs_file **result)
 {
@@ -40,10 +51,10 @@ static int make_file(struct chainfs_client *client, const struct inode *inode, i
         free(file);
         return status;
     }
-    unsigned access = access_of(open_flags);
+    unsigned mode = open_mode(open_flags);
     file->client = client;
-    file->readable = access & META_ACCESS_READ;
-    file->writable = access & META_ACCESS_WRITE;
+    file->readable = mode & META_OPEN_MODE_READ;
+    file->writable = mode & META_OPEN_MODE_WRITE;
     file->append = (open_flags & O_APPEND) != 0;
     file->session_id = session_id;
     if (file->writable) {
@@ -56,32 +67,49 @@ static int make_file(struct chainfs_client *client, const struct inode *inode, i
     return 0;
 }
 
-/* Opens inode (already checked to be a file) through meta and wraps it. */
-static int open_checked(struct chainfs_client *client, const struct meta_credentials *meta,
-                        uint64_t inode_id, int open_flags, struct chainfs_file **file,
-                        struct inode *inode)
+/* O_TRUNC of an open: storage is cut first, then meta's length (DESIGN §6). */
+static int truncate_at_open(struct chainfs_client *client, const struct meta_credentials *meta,
+                            struct inode *inode)
 {
-    unsigned access = access_of(open_flags);
-    bool write = access & META_ACCESS_WRITE;
-    if ((open_flags & O_TRUNC) && !write)
-        access |= META_ACCESS_WRITE; /* O_RDONLY|O_TRUNC truncates too (Linux) */
-    uint64_t session_id = 0;
-    int status = client->backend.meta->open(client->backend.meta_context, meta, inode_id, access,
-                                            write, &session_id, inode);
+    int status = file_cut_chunks(client, inode, 0);
+    struct meta_setattr changes = {.fields = META_SET_SIZE, .size = 0};
+    if (status == 0)
+        status = client->backend.meta->setattr(client->backend.meta_context, meta, inode->id,
+                                               &changes, inode);
+    return status;
+}
+
+/* Opens an existing inode through meta and wraps it. */
+static int open_existing(struct chainfs_client *client, const struct meta_credentials *meta,
+                         uint64_t inode_id, int open_flags, struct chainfs_file **file,
+                         struct inode *inode)
+{
+    unsigned mode = open_mode(open_flags);
+    bool write = mode & META_OPEN_MODE_WRITE;
+    uint64_t session_id = write ? client_new_session_id(client) : 0;
+    /* O_TRUNC needs the write permission this open checks; O_RDONLY|O_TRUNC is
+     * unspecified by POSIX and ignored here */
+    int status = client->backend.meta->open(client->backend.meta_context, meta, inode_id, mode,
+                                            session_id, inode);
     if (status == 0 && inode->type != INODE_FILE)
         status = inode->type == INODE_DIRECTORY ? CHAINFS_IS_DIRECTORY : CHAINFS_INVALID_ARGUMENT;
-    if (status == 0 && (open_flags & O_TRUNC) && inode->length > 0) {
-        status = file_cut_chunks(client, inode, 0);
-        struct meta_setattr changes = {.fields = META_SET_SIZE, .size = 0};
-        if (status == 0)
-            status = client->backend.meta->setattr(client->backend.meta_context, meta, inode_id,
-                                                   &changes, inode);
-    }
+    if (status == 0 && write && (open_flags & O_TRUNC) && inode->length > 0)
+        status = truncate_at_open(client, meta, inode);
     if (status == 0)
         status = make_file(client, inode, open_flags, session_id, file);
-    if (status != 0 && write && session_id != 0)
-        client->backend.meta->close(client->backend.meta_context, inode_id, session_id);
+    if (status != 0 && session_id != 0)
+        client->backend.meta->close(client->backend.meta_context, inode_id, session_id, 0,
+                                    inode->truncate_version);
     return status;
+}
+
+static void opened_attributes(const struct chainfs_file *file, const struct inode *inode,
+                              struct chainfs_attributes *attributes)
+{
+    client_attributes(inode, attributes);
+    pthread_mutex_lock(&file->inode->lock);
+    attributes->length = file->inode->length;
+    pthread_mutex_unlock(&file->inode->lock);
 }
 
 int chainfs_open(struct chainfs_client *client, const struct chainfs_credentials *credentials,
@@ -91,13 +119,9 @@ int chainfs_open(struct chainfs_client *client, const struct chainfs_credentials
     struct meta_credentials meta;
     struct inode inode;
     client_meta_credentials(credentials, &meta);
-    int status = open_checked(client, &meta, inode_id, open_flags, file, &inode);
-    if (status == 0 && attributes) {
-        client_attributes(&inode, attributes);
-        pthread_mutex_lock(&(*file)->inode->lock);
-        attributes->length = (*file)->inode->length;
-        pthread_mutex_unlock(&(*file)->inode->lock);
-    }
+    int status = open_existing(client, &meta, inode_id, open_flags, file, &inode);
+    if (status == 0 && attributes)
+        opened_attributes(*file, &inode, attributes);
     return status;
 }
 
@@ -108,28 +132,25 @@ int chainfs_create(struct chainfs_client *client, const struct chainfs_credentia
     struct meta_credentials meta;
     struct inode inode;
     client_meta_credentials(credentials, &meta);
-    /* Exclusive first, to know whether this call created the file: its creator may
-     * open it as asked whatever its mode says (open(2)), anyone else is checked. */
+    /* Exclusive first: a file this call creates is opened in the same meta call, as
+     * asked whatever its mode says (open(2)); an existing one is opened with checks. */
+    bool write = open_mode(open_flags) & META_OPEN_MODE_WRITE;
+    uint64_t session_id = write ? client_new_session_id(client) : 0;
     int status = client->backend.meta->create(client->backend.meta_context, &meta, parent_id, name,
-                                              mode, META_CREATE_EXCLUSIVE, &inode);
-    bool created = status == 0;
-    if (status == CHAINFS_EXISTS && !(open_flags & O_EXCL))
+                                              mode, META_CREATE_EXCLUSIVE, session_id, &inode);
+    if (status == 0) {
+        status = make_file(client, &inode, open_flags, session_id, file);
+        if (status != 0 && session_id != 0)
+            client->backend.meta->close(client->backend.meta_context, inode.id, session_id, 0,
+                                        inode.truncate_version);
+    } else if (status == CHAINFS_EXISTS && !(open_flags & O_EXCL)) {
         status = client->backend.meta->lookup(client->backend.meta_context, &meta, parent_id, name,
                                               &inode);
-    if (status != 0)
-        return status;
-    struct meta_credentials opener = meta;
-    if (created)
-        opener.uid = 0; /* the access check only; the file is already the caller's */
-    /* O_TRUNC is applied by the open: storage is cut before meta's length */
-    status = open_checked(client, &opener, inode.id, created ? open_flags & ~O_TRUNC : open_flags,
-                          file, &inode);
-    if (status == 0 && attributes) {
-        client_attributes(&inode, attributes);
-        pthread_mutex_lock(&(*file)->inode->lock);
-        attributes->length = (*file)->inode->length;
-        pthread_mutex_unlock(&(*file)->inode->lock);
+        if (status == 0)
+            status = open_existing(client, &meta, inode.id, open_flags, file, &inode);
     }
+    if (status == 0 && attributes)
+        opened_attributes(*file, &inode, attributes);
     return status;
 }
 
@@ -161,12 +182,12 @@ static uint64_t readable_length(struct chainfs_file *file, uint64_t end)
 }
 
 /* Splits [offset, offset + length) of the file and runs the pieces through read or
- * write. pieces_out (when not NULL) receives them for the caller to inspect. */
+ * write, all in one storage call; read pieces are zero-filled past what storage had. */
 static int run_range(struct chainfs_file *file, uint8_t *buffer, uint64_t offset, uint64_t length,
                      bool write)
 {
     struct open_inode *open = file->inode;
-    struct file_stripe stripe = {open->inode_id, open->layout.chunk_size, open->layout.stripe,
+    struct file_stripe stripe = {open->inode_id, open->layout.chunk_size, open->stripe_width,
                                  open->chain_ids};
     size_t count = file_range_piece_count(stripe.chunk_size, offset, length);
     if (count == 0)
@@ -276,13 +297,17 @@ int chainfs_close(struct chainfs_file *file)
     int status = 0;
     if (file->writable) {
         pthread_mutex_lock(&open->lock);
-        status = file_report_length(client, open, file->session_id);
+        uint64_t length = open->length;
+        uint64_t truncate_version = open->truncate_version;
         open->writers--;
         pthread_mutex_unlock(&open->lock);
-        int closed = client->backend.meta->close(client->backend.meta_context, open->inode_id,
-                                                 file->session_id);
-        if (status == 0)
-            status = closed;
+        /* the final length report travels with the end of the session */
+        status = client->backend.meta->close(client->backend.meta_context, open->inode_id,
+                                             file->session_id, length, truncate_version);
+        pthread_mutex_lock(&open->lock);
+        if (status == 0 && length > open->reported_length && truncate_version == open->truncate_version)
+            open->reported_length = length;
+        pthread_mutex_unlock(&open->lock);
     }
     open_inode_release(client, open);
     free(file);
@@ -291,24 +316,20 @@ int chainfs_close(struct chainfs_file *file)
 
 int file_cut_chunks(struct chainfs_client *client, const struct inode *inode, uint64_t new_length)
 {
-    if (!file_range_valid_chunk_size(inode->layout.chunk_size) || inode->layout.stripe == 0)
-        return CHAINFS_MALFORMED;
-    uint32_t *chain_ids = calloc(inode->layout.stripe, sizeof(*chain_ids));
-    if (!chain_ids)
-        return CHAINFS_NO_MEMORY;
+    uint32_t *chain_ids, width;
+    int status = client_resolve_stripe(client, &inode->layout, &chain_ids, &width);
+    if (status != 0)
+        return status;
     const struct client_storage_ops *storage = client->backend.storage;
     void *context = client->backend.storage_context;
-    int status = storage->resolve_stripe(context, &inode->layout, chain_ids);
     struct truncate_plan plan;
     file_range_truncate_plan(inode->layout.chunk_size, new_length, &plan);
-    for (uint32_t i = 0; status == 0 && i < inode->layout.stripe; i++) {
-        /* the stripe position's first chunk at or past first_removed */
-        uint64_t first = plan.first_removed;
-        status = storage->remove_chunks(context, chain_ids[i], inode->id, first);
-    }
+    /* every chain of the stripe may hold chunks at or past first_removed */
+    for (uint32_t i = 0; status == 0 && i < width; i++)
+        status = storage->remove_chunks(context, chain_ids[i], inode->id, plan.first_removed);
     if (status == 0 && plan.partial)
-        status = storage->truncate_chunk(context, chain_ids[plan.partial_index % inode->layout.stripe],
-                                         inode->id, plan.partial_index, plan.partial_length,
+        status = storage->truncate_chunk(context, chain_ids[plan.partial_index % width], inode->id,
+                                         plan.partial_index, plan.partial_length,
                                          inode->layout.chunk_size);
     free(chain_ids);
     return status;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "client/client_internal.h"
+#include "meta/file_layout.h"
 
 static size_t bucket_of(uint64_t inode_id)
 {
@@ -30,33 +31,44 @@ struct open_inode *open_inode_find(struct chainfs_client *client, uint64_t inode
     return open;
 }
 
+int client_resolve_stripe(struct chainfs_client *client, const struct file_layout *layout,
+                          uint32_t **result, uint32_t *width)
+{
+    if (!file_range_valid_chunk_size(layout->chunk_size) || layout->stripe == 0 ||
+        layout->stripe > FILE_LAYOUT_STRIPE_MAX)
+        return CHAINFS_MALFORMED;
+    uint32_t *chain_ids = calloc(layout->stripe, sizeof(*chain_ids));
+    if (!chain_ids)
+        return CHAINFS_NO_MEMORY;
+    int status = client->backend.storage->resolve_stripe(client->backend.storage_context, layout,
+                                                         chain_ids, width);
+    if (status == 0 && (*width == 0 || *width > layout->stripe))
+        status = CHAINFS_MALFORMED;
+    if (status != 0) {
+        free(chain_ids);
+        return status;
+    }
+    *result = chain_ids;
+    return 0;
+}
+
 /* A new entry for inode, its stripe resolved (outside the table lock: it may ask the
  * routing info). */
 static int open_inode_create(struct chainfs_client *client, const struct inode *inode,
                              struct open_inode **result)
 {
-    if (!file_range_valid_chunk_size(inode->layout.chunk_size) || inode->layout.stripe == 0 ||
-        inode->layout.stripe > 65536)
-        return CHAINFS_MALFORMED;
     struct open_inode *open = calloc(1, sizeof(*open));
-    uint32_t *chain_ids = calloc(inode->layout.stripe, sizeof(*chain_ids));
-    if (!open || !chain_ids) {
-        free(open);
-        free(chain_ids);
+    if (!open)
         return CHAINFS_NO_MEMORY;
-    }
-    int status = client->backend.storage->resolve_stripe(client->backend.storage_context,
-                                                         &inode->layout, chain_ids);
+    int status = client_resolve_stripe(client, &inode->layout, &open->chain_ids, &open->stripe_width);
     if (status != 0) {
         free(open);
-        free(chain_ids);
         return status;
     }
     open->inode_id = inode->id;
     open->references = 1;
     pthread_mutex_init(&open->lock, NULL);
     open->layout = inode->layout;
-    open->chain_ids = chain_ids;
     open->length = inode->length;
     open->reported_length = inode->length;
     open->truncate_version = inode->truncate_version;

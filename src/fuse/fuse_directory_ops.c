@@ -22,6 +22,7 @@ struct open_directory {
     pthread_mutex_t lock;
     fuse_ino_t inode;
     struct chainfs_directory_entry *entries;
+    struct chainfs_attributes *attributes; /* of each entry, listed with it */
     size_t count;
     size_t capacity;
     bool complete;
@@ -66,14 +67,19 @@ static int load_until(struct fuse_daemon *daemon, const struct chainfs_credentia
             if (!bigger)
                 return CHAINFS_NO_MEMORY;
             directory->entries = bigger;
+            bigger = realloc(directory->attributes, grown * sizeof(*directory->attributes));
+            if (!bigger)
+                return CHAINFS_NO_MEMORY;
+            directory->attributes = bigger;
             directory->capacity = grown;
         }
         const char *after = directory->count ? directory->entries[directory->count - 1].name : "";
         size_t count = 0;
         bool more = false;
         int status = chainfs_readdir(daemon->client, credentials, directory->inode, after,
-                                     directory->entries + directory->count, LISTING_PAGE, &count,
-                                     &more);
+                                     directory->entries + directory->count,
+                                     directory->attributes + directory->count, LISTING_PAGE,
+                                     &count, &more);
         if (status != 0)
             return status;
         directory->count += count;
@@ -89,41 +95,32 @@ static mode_t type_mode(uint8_t type)
                                           : S_IFREG;
 }
 
-/* Adds one entry at position (its next offset is position + 1); returns false when the
- * reply buffer is full. */
+/* Adds one entry (attributes NULL for "." and "..") whose next offset is `next`;
+ * returns false when the reply buffer is full. */
 static bool add_entry(fuse_req_t request, struct fuse_daemon *daemon, char *buffer, size_t size,
                       size_t *used, const char *name, uint64_t inode_id, uint8_t type,
-                      off_t next, bool plus, bool *skip)
+                      const struct chainfs_attributes *attributes, off_t next, bool plus)
 {
-    *skip = false;
+    size_t length;
     if (!plus) {
         struct stat stat = {.st_ino = inode_id, .st_mode = type_mode(type)};
-        size_t length = fuse_add_direntry(request, buffer + *used, size - *used, name, &stat, next);
-        if (length > size - *used)
-            return false;
-        *used += length;
-        return true;
-    }
-    struct fuse_entry_param entry;
-    memset(&entry, 0, sizeof(entry));
-    bool dot = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
-    if (dot) {
-        entry.attr.st_ino = inode_id;
-        entry.attr.st_mode = S_IFDIR;
+        length = fuse_add_direntry(request, buffer + *used, size - *used, name, &stat, next);
     } else {
-        struct chainfs_attributes attributes;
-        int status = chainfs_stat(daemon->client, inode_id, &attributes);
-        if (status != 0) {
-            *skip = true; /* removed since it was listed */
-            return true;
+        struct fuse_entry_param entry;
+        memset(&entry, 0, sizeof(entry));
+        if (attributes && attributes->inode_id != 0) {
+            entry.ino = inode_id;
+            entry.generation = 1;
+            entry.entry_timeout = daemon->options.entry_timeout;
+            entry.attr_timeout = daemon->options.attr_timeout;
+            fuse_fill_stat(attributes, &entry.attr);
+        } else {
+            /* no node id: the kernel lists the name without caching an entry */
+            entry.attr.st_ino = inode_id;
+            entry.attr.st_mode = type_mode(type);
         }
-        entry.ino = inode_id;
-        entry.generation = 1;
-        entry.entry_timeout = daemon->options.entry_timeout;
-        entry.attr_timeout = daemon->options.attr_timeout;
-        fuse_fill_stat(&attributes, &entry.attr);
+        length = fuse_add_direntry_plus(request, buffer + *used, size - *used, name, &entry, next);
     }
-    size_t length = fuse_add_direntry_plus(request, buffer + *used, size - *used, name, &entry, next);
     if (length > size - *used)
         return false;
     *used += length;
@@ -154,6 +151,7 @@ static void read_directory(fuse_req_t request, fuse_ino_t inode, size_t size, of
         const char *name;
         uint64_t entry_inode;
         uint8_t type = CHAINFS_TYPE_DIRECTORY;
+        const struct chainfs_attributes *attributes = NULL;
         if (position < 2) {
             name = position == 0 ? "." : "..";
             entry_inode = inode;
@@ -165,10 +163,10 @@ static void read_directory(fuse_req_t request, fuse_ino_t inode, size_t size, of
             name = entry->name;
             entry_inode = entry->inode_id;
             type = entry->type;
+            attributes = &directory->attributes[position - 2];
         }
-        bool skip;
-        if (!add_entry(request, daemon, buffer, size, &used, name, entry_inode, type,
-                       (off_t)position + 1, plus, &skip))
+        if (!add_entry(request, daemon, buffer, size, &used, name, entry_inode, type, attributes,
+                       (off_t)position + 1, plus))
             break;
     }
     pthread_mutex_unlock(&directory->lock);
@@ -196,6 +194,7 @@ void fuse_op_releasedir(fuse_req_t request, fuse_ino_t inode, struct fuse_file_i
     struct open_directory *directory = (struct open_directory *)(uintptr_t)file_info->fh;
     pthread_mutex_destroy(&directory->lock);
     free(directory->entries);
+    free(directory->attributes);
     free(directory);
     fuse_reply_err(request, 0);
 }
