@@ -19,6 +19,7 @@ static const struct subcommand subcommands[] = {
     {"status", command_status, "show the processes of the local cluster"},
     {"mount", command_mount, "mount a chainfs file system through FUSE"},
     {"mgmtd", command_mgmtd, "the cluster manager daemon"},
+    {"storage", command_storage, "a storage node: chunk engines, CRAQ replication, recovery"},
     {"admin", command_admin, "operate a cluster through its primary mgmtd"},
     {"node", command_node, "a bare chainfs daemon: the shared scaffolding with the system service"},
     {"ping", command_ping, "call the health method of a chainfs process (ping HOST:PORT)"},

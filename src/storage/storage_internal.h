@@ -1,0 +1,144 @@
+/*
+ * storage_internal.h - what the pieces of the storage daemon share: the node, its
+ * targets, and the entry points of the handler files.
+ *
+ *   storage_service.c   config, start/stop, targets on disk, heartbeats, the
+ *                       maintenance thread (routing, target states, sync)
+ *   storage_write.c     the CRAQ update pipeline: WRITE, TRUNCATE_CHUNK, UPDATE
+ *   storage_handlers.c  BATCH_READ, QUERY_LAST_CHUNK, REMOVE_CHUNKS, SPACE_INFO,
+ *                       DUMP_CHUNKS, CREATE_TARGET, SYNC_DONE
+ *   storage_sync.c      recovery of a syncing successor
+ *   write_dedup.c       exactly-once table of client writes
+ */
+#ifndef CHAINFS_STORAGE_STORAGE_INTERNAL_H
+#define CHAINFS_STORAGE_STORAGE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mgmtd/heartbeat_client.h"
+#include "mgmtd/routing_cache.h"
+#include "net/rpc_client.h"
+#include "net/rpc_server.h"
+#include "net/worker_pool.h"
+#include "storage/chunk_engine.h"
+#include "storage/chunk_lock.h"
+#include "storage/storage_protocol.h"
+#include "storage/storage_service.h"
+#include "storage/update_rules.h"
+
+#define STORAGE_TARGETS_MAX 1024
+#define STORAGE_DISKS_MAX 64
+#define STORAGE_PATH_MAX 4096
+
+struct storage_target {
+    uint64_t target_id;
+    uint32_t disk_index;
+    char path[STORAGE_PATH_MAX];
+    struct chunk_engine *engine;
+    struct chunk_lock_table *locks;
+    _Atomic uint8_t local_state;  /* enum target_local_state reported in heartbeats */
+    _Atomic uint8_t public_state; /* as the newest routing shows (0: in no chain) */
+    _Atomic uint32_t chain_id;    /* as the newest routing shows (0: none) */
+    /* Recovery of this target's successor. */
+    atomic_bool sync_active;
+    _Atomic uint64_t synced_chain_version; /* chain version the last sync finished in */
+    _Atomic uint64_t sync_chunks_transferred, sync_chunks_removed, sync_bytes_transferred,
+        sync_rounds_completed;
+};
+
+struct write_dedup;
+
+struct storage_node {
+    const struct storage_config *config;
+    char *disks[STORAGE_DISKS_MAX];
+    size_t disk_count;
+    char address[ADDRESS_TEXT_MAX];
+    struct rpc_client *rpc;
+    struct routing_cache *routing;
+    struct heartbeat_client *heartbeat;
+    struct worker_pool *io_pool;
+    struct write_dedup *dedup;
+    struct rpc_service service;
+
+    /* Targets are only added (CREATE_TARGET): readers load target_count and look at
+     * targets[0..count) without a lock; adders serialize on targets_lock. */
+    pthread_mutex_t targets_lock;
+    struct storage_target *targets[STORAGE_TARGETS_MAX];
+    _Atomic size_t target_count;
+
+    /* Maintenance thread. */
+    pthread_t maintenance;
+    bool maintenance_started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* CLOCK_MONOTONIC */
+    bool stopping;
+    bool heartbeats_allowed; /* a restarted node waits until mgmtd took its targets offline */
+    atomic_bool shutting_down;
+};
+
+/* The target with that id, or NULL. */
+struct storage_target *storage_find_target(struct storage_node *node, uint64_t target_id);
+
+/* Checks that target_id is a local target in chain_id whose public state allows the
+ * operation (reads: serving; writes: serving or syncing), refreshing routing once
+ * when the chain version differs (chain_version 0: not checked). Returns the target
+ * through *target_out and a snapshot of routing (release it) through *snapshot, or
+ * CHAINFS_NOT_FOUND (no such target here), CHAINFS_ROUTING_STALE. */
+int storage_check_route(struct storage_node *node, uint64_t target_id, uint32_t chain_id,
+                        uint64_t chain_version, bool for_write, struct storage_target **target_out,
+                        struct routing_snapshot **snapshot);
+
+/* The snapshot's chain version of chain_id (0: unknown). */
+uint64_t storage_chain_version(const struct routing_snapshot *snapshot, uint32_t chain_id);
+
+/* Makes the node heartbeat now (local state changed). */
+void storage_beat_now(struct storage_node *node);
+
+/* Wakes the maintenance thread (routing changed). */
+void storage_wake_maintenance(struct storage_node *node);
+
+/* Opens (creating when missing) <disk>/target-<id> and adds it. */
+int storage_add_target(struct storage_node *node, uint64_t target_id, uint32_t disk_index,
+                       bool *created);
+
+/* Handlers (rpc_handler). */
+void storage_handle_write(struct rpc_request *request);
+void storage_handle_update(struct rpc_request *request);
+void storage_handle_truncate(struct rpc_request *request);
+void storage_handle_batch_read(struct rpc_request *request);
+void storage_handle_last_chunk(struct rpc_request *request);
+void storage_handle_remove_chunks(struct rpc_request *request);
+void storage_handle_space_info(struct rpc_request *request);
+void storage_handle_dump_chunks(struct rpc_request *request);
+void storage_handle_create_target(struct rpc_request *request);
+void storage_handle_sync_done(struct rpc_request *request);
+
+/* The wire form of a chunk's metadata (DUMP_CHUNKS, recovery). */
+void storage_chunk_record_from(const struct chunk_metadata *metadata,
+                               struct storage_chunk_record *record);
+
+/* Runs one recovery pass for every local target whose successor is syncing. */
+void storage_sync_pass(struct storage_node *node);
+
+/* Sends a synchronous call to a target's node, bounded by timeout_ns. */
+int storage_call(struct storage_node *node, const char *address, uint16_t method,
+                 const struct wire_writer *message, const void *payload, size_t payload_length,
+                 uint64_t timeout_ns, struct rpc_call *call);
+
+/* Exactly-once table (write_dedup.c). */
+int write_dedup_create(struct write_dedup **dedup);
+void write_dedup_destroy(struct write_dedup *dedup);
+/* Decides for a client write; on SEQUENCE_NEW marks it in progress, on
+ * SEQUENCE_REPLAY copies the stored reply to *reply. */
+enum sequence_decision write_dedup_begin(struct write_dedup *dedup,
+                                         const struct storage_client_tag *tag,
+                                         struct storage_commit_reply *reply);
+/* Records the outcome of a write begun with SEQUENCE_NEW (reply stored when status
+ * is 0; a failure leaves the sequence retryable). */
+void write_dedup_finish(struct write_dedup *dedup, const struct storage_client_tag *tag, int status,
+                        const struct storage_commit_reply *reply);
+
+#endif /* CHAINFS_STORAGE_STORAGE_INTERNAL_H */

@@ -1,0 +1,364 @@
+"""The storage service as real processes: one mgmtd and three `chainfs storage` nodes
+with 3-replica chains, driven through an independent Python codec of the storage
+protocol (storage_wire.py). CRAQ writes and reads, identical replicas (chunk CRCs
+compared on every target), serialized concurrent writers, stale chain versions, bad
+requests that change nothing, exactly-once retries, and the loss and recovery of a
+replica (SIGKILL, writes on the shortened chain, restart, sync, serving again)."""
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+import storage_wire as s
+from conftest import Daemon, chainfs_binary
+
+TICK_MS = 100
+FAIL_MS = 1500
+HEARTBEAT_MS = 100
+CHUNK_SIZE = 1 << 20
+
+# node id -> its targets; chain id -> targets, head first.
+NODES = {1: [101, 102], 2: [201, 202], 3: [301, 302]}
+CHAINS = {1: [101, 201, 301], 2: [202, 302, 102]}
+
+
+def node_of(target):
+    return target // 100
+
+
+def wait_until(predicate, timeout, what, explain=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out after %ss waiting for %s%s" % (
+        timeout, what, "\n" + explain() if explain else ""))
+
+
+class StorageCluster:
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        (tmp_path / "mgmtd").mkdir()
+        self.mgmtd = Daemon(tmp_path / "mgmtd", subcommand="mgmtd", name="mgmtd",
+                            settings=["mgmtd.node_id=1", "mgmtd.lease_length=1000ms",
+                                      "mgmtd.tick_interval=%dms" % TICK_MS,
+                                      "mgmtd.heartbeat_fail_interval=%dms" % FAIL_MS,
+                                      "kv.backend=lmdb", "kv.lmdb_path=%s" % (tmp_path / "kv"),
+                                      "kv.durability=nosync"])
+        self.nodes = {}
+        for node_id in NODES:
+            self.start_node(node_id)
+
+    def start_node(self, node_id):
+        directory = self.tmp_path / ("storage-%d" % node_id)
+        directory.mkdir(exist_ok=True)
+        # A killed process leaves its address file: do not read the old port.
+        stale = directory / "run" / ("storage-%d.address" % node_id)
+        if stale.exists():
+            stale.unlink()
+        self.nodes[node_id] = Daemon(
+            directory, subcommand="storage", name="storage-%d" % node_id,
+            settings=["storage.node_id=%d" % node_id, "storage.mgmtd=%s" % self.mgmtd.address,
+                      "storage.disks=%s" % (directory / "disk0"),
+                      "storage.chunk_size_limit=1MiB", "storage.sync=false",
+                      "storage.heartbeat_interval=%dms" % HEARTBEAT_MS,
+                      "storage.heartbeat_fail_interval=%dms" % FAIL_MS,
+                      "storage.routing_interval=200ms", "rpc.worker_threads=4"])
+        return self.nodes[node_id]
+
+    def address(self, target):
+        return self.nodes[node_of(target)].address
+
+    def admin(self, *args, expect=0):
+        result = subprocess.run([chainfs_binary(), "admin", "--mgmtd", self.mgmtd.address, *args],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == expect, result.stdout + result.stderr
+        return result
+
+    def chains(self):
+        lines = self.admin("--json", "list-chains").stdout.splitlines()
+        return {c["chain_id"]: c for c in map(json.loads, lines)}
+
+    def chain(self, chain_id):
+        """(version, head target, [(target, public state)])"""
+        chain = self.chains()[chain_id]
+        targets = [(t["target_id"], t["public_state"]) for t in chain["targets"]]
+        head = next(t for t, state in targets if state == "serving")
+        return chain["version"], head, targets
+
+    def explain(self):
+        parts = [self.admin("list-chains").stdout, self.admin("list-targets").stdout]
+        for daemon in [self.mgmtd, *self.nodes.values()]:
+            parts.append("--- %s\n%s" % (daemon.name, "\n".join(daemon.log_text().splitlines()[-20:])))
+        return "\n".join(parts)
+
+    def stop(self):
+        for daemon in [*self.nodes.values(), self.mgmtd]:
+            if daemon.process.poll() is None:
+                assert daemon.stop() == 0, daemon.log_text()
+            daemon.assert_clean_log()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    cluster = StorageCluster(tmp_path)
+    try:
+        for node_id, targets in NODES.items():
+            for target in targets:
+                assert s.create_target(cluster.nodes[node_id].address, target) == (s.OK, True)
+            # Idempotent: a second create answers "existed".
+            assert s.create_target(cluster.nodes[node_id].address, targets[0]) == (s.OK, False)
+        wait_until(lambda: len(cluster.admin("--json", "list-targets").stdout.splitlines()) == 6,
+                   10, "targets registered", cluster.explain)
+        chains = tmp_path / "chains.csv"
+        chains.write_text("ChainId,TargetId,TargetId,TargetId\n" + "".join(
+            "%d,%s\n" % (c, ",".join(map(str, t))) for c, t in CHAINS.items()))
+        assert "2 chains created" in cluster.admin("upload-chains", str(chains)).stdout
+        wait_until(lambda: all(state == "serving" for c in CHAINS for _, state in cluster.chain(c)[2]),
+                   10, "chains serving", cluster.explain)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def write(cluster, chain_id, chunk, offset, data, client_tag=None, timeout=20.0):
+    """Writes through the head the routing names, following chain changes; returns the
+    commit reply (version, length, crc)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        version, head, _ = cluster.chain(chain_id)
+        try:
+            status, reply, _ = s.write(cluster.address(head), head, chain_id, version, chunk, offset,
+                                       data, CHUNK_SIZE, client_tag)
+        except OSError as error:
+            status, reply = -1, str(error)
+        if status == s.OK:
+            return s.commit_reply(reply)
+        last = (status, reply)
+        time.sleep(0.05)
+    raise AssertionError("write did not succeed: %r\n%s" % (last, cluster.explain()))
+
+
+def replicas(cluster, chain_id, chunk=None):
+    """{target: committed (version, chain version, length, crc)} per chunk, from DUMP on
+    every target of the chain."""
+    result = {}
+    for target in CHAINS[chain_id]:
+        records = s.dump_chunks(cluster.address(target), target)
+        assert all(pending[0] == 0 for _, pending in records.values()), records
+        result[target] = {cid: committed for cid, (committed, _) in records.items()}
+    return result
+
+
+def assert_identical(cluster, chain_id):
+    dumps = replicas(cluster, chain_id)
+    first = dumps[CHAINS[chain_id][0]]
+    for target, records in dumps.items():
+        # Versions and chain versions may differ after recovery; content may not.
+        assert {c: (r[2], r[3]) for c, r in records.items()} == \
+            {c: (r[2], r[3]) for c, r in first.items()}, (target, dumps)
+    return first
+
+
+def read(cluster, target, chain_id, chunk, offset, length, flags=0):
+    status, results, reply = s.batch_read(cluster.address(target),
+                                          [(target, chain_id, chunk, offset, length, flags)])
+    assert status == s.OK, (status, reply)
+    return results[0]
+
+
+def test_write_read_replicas_identical(cluster):
+    version, head, _ = cluster.chain(1)
+    assert head == 101
+    chunk = s.chunk_id(7, 0)
+    data = bytes(range(256)) * 64  # 16 KiB
+    assert write(cluster, 1, chunk, 0, data) == (1, len(data), s.wire.crc32c(data))
+    tail_data = b"tail" * 1000
+    v, length, crc = write(cluster, 1, chunk, len(data), tail_data)
+    assert (v, length) == (2, len(data) + len(tail_data))
+    whole = data + tail_data
+    assert crc == s.wire.crc32c(whole)
+    # Every serving replica answers the same bytes.
+    for target in CHAINS[1]:
+        status, length, chunk_version, chunk_length, crc, got = read(cluster, target, 1, chunk, 0,
+                                                                     len(whole))
+        assert (status, length, chunk_version, chunk_length) == (s.OK, len(whole), 2, len(whole))
+        assert got == whole and crc == s.wire.crc32c(whole)
+    # A batch across chunks and targets: data at fixed offsets, per-item statuses.
+    write(cluster, 1, s.chunk_id(7, 1), 100, b"x" * 50)
+    status, results, _ = s.batch_read(cluster.address(201), [
+        (201, 1, chunk, 10, 20), (201, 1, s.chunk_id(7, 1), 0, 200),
+        (201, 1, s.chunk_id(7, 9), 0, 10), (201, 1, chunk, len(whole) + 1, 10)])
+    assert status == s.OK
+    assert results[0][0] == s.OK and results[0][5] == whole[10:30]
+    assert results[1][:2] == (s.OK, 150) and results[1][5] == b"\0" * 100 + b"x" * 50
+    assert results[2][0] == s.NOT_FOUND
+    assert results[3][0] == s.INVALID_ARGUMENT
+    records = assert_identical(cluster, 1)
+    assert records[chunk][2:] == (len(whole), s.wire.crc32c(whole))
+    # Last chunk of inode 7, truncate, remove: all replicated.
+    assert s.last_chunk(cluster.address(301), 301, 1, 7) == (s.OK, (True, 1, 150, 1, False))
+    assert s.last_chunk(cluster.address(301), 301, 1, 8)[1][0] is False
+    status, reply, _ = s.truncate(cluster.address(101), 101, 1, version, chunk, 100)
+    assert status == s.OK and s.commit_reply(reply)[:2] == (3, 100)
+    assert assert_identical(cluster, 1)[chunk][2:] == (100, s.wire.crc32c(whole[:100]))
+    assert s.remove_chunks(cluster.address(101), 101, 1, version, 7, 1, 10) == (s.OK, 1)
+    for target in CHAINS[1]:
+        assert s.chunk_id(7, 1) not in s.dump_chunks(cluster.address(target), target)
+    # Space info lists the node's targets.
+    info = {t["target_id"]: t for t in s.space_info(cluster.address(101))}
+    assert set(info) == {101, 102} and info[101]["chunks"] == 1 and info[101]["chain_id"] == 1
+
+
+def test_concurrent_writers_to_one_chunk_are_serialized(cluster):
+    chunk = s.chunk_id(9, 0)
+    writers, per_writer = 6, 10
+    errors, replies = [], []
+
+    def run(number):
+        try:
+            for i in range(per_writer):
+                data = bytes([number * 16 + i]) * 4096
+                replies.append(write(cluster, 2, chunk, ((number + i) % 8) * 4096, data))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors[0]
+    # Each write got its own version: serialized, none lost.
+    assert sorted(r[0] for r in replies) == list(range(1, writers * per_writer + 1))
+    records = assert_identical(cluster, 2)
+    assert records[chunk][0] == writers * per_writer
+    # Reads on every replica agree with the committed CRC.
+    contents = set()
+    for target in CHAINS[2]:
+        result = read(cluster, target, 2, chunk, 0, 8 * 4096)
+        assert result[0] == s.OK and s.wire.crc32c(result[5]) == records[chunk][3]
+        contents.add(result[5])
+    assert len(contents) == 1
+
+
+def test_stale_versions_and_bad_requests_change_nothing(cluster):
+    version, head, _ = cluster.chain(1)
+    chunk = s.chunk_id(11, 0)
+    write(cluster, 1, chunk, 0, b"a" * 1000)
+    before = replicas(cluster, 1)
+    address = cluster.address(head)
+    cases = [
+        # stale chain version, and a chain version from the future
+        (s.write(address, head, 1, version - 1 if version > 1 else 999, chunk, 0, b"b" * 10)[0],
+         s.ROUTING_STALE),
+        (s.write(address, head, 1, version + 5, chunk, 0, b"b" * 10)[0], s.ROUTING_STALE),
+        # a write sent to a replica that is not the head
+        (s.write(cluster.address(201), 201, 1, version, chunk, 0, b"b" * 10)[0], s.ROUTING_STALE),
+        # the wrong chain for the target, and a target this node does not have
+        (s.write(address, head, 2, cluster.chain(2)[0], chunk, 0, b"b" * 10)[0], s.ROUTING_STALE),
+        (s.write(address, 999, 1, version, chunk, 0, b"b" * 10)[0], s.NOT_FOUND),
+        # offset beyond the chunk size, a chunk size over the limit, length != payload
+        (s.write(address, head, 1, version, chunk, CHUNK_SIZE - 5, b"b" * 10)[0], s.INVALID_ARGUMENT),
+        (s.write(address, head, 1, version, chunk, 0, b"b" * 10, chunk_size=2 * CHUNK_SIZE)[0],
+         s.INVALID_ARGUMENT),
+        (s.call(address, s.WRITE, s.write_message(head, 1, version, chunk, 0, 20, CHUNK_SIZE),
+                b"b" * 10)[0], s.INVALID_ARGUMENT),
+        # malformed bodies: truncated, trailing byte, bad update kind, empty batch
+        (s.call(address, s.WRITE, s.write_message(head, 1, version, chunk, 0, 10, CHUNK_SIZE)[:-1],
+                b"b" * 10)[0], s.MALFORMED),
+        (s.call(address, s.WRITE, s.write_message(head, 1, version, chunk, 0, 10, CHUNK_SIZE) + b"\0",
+                b"b" * 10)[0], s.MALFORMED),
+        (s.call(address, s.BATCH_READ, b"\0\0\0\0")[0], s.MALFORMED),
+        (s.call(address, s.BATCH_READ, b"\x05\0\0\0" + s.read_item(head, 1, chunk, 0, 10))[0],
+         s.MALFORMED),
+        (s.call(address, s.BATCH_READ, b"\x01\0\0\0" + s.read_item(head, 1, chunk, 0, 10, 0x80))[0],
+         s.MALFORMED),
+        (s.call(address, s.UPDATE, b"\0" * 40)[0], s.MALFORMED),
+        (s.call(address, s.REMOVE_CHUNKS, b"\0" * 10)[0], s.MALFORMED),
+        (s.remove_chunks(address, head, 1, version, 11, 5, 1)[0], s.INVALID_ARGUMENT),
+        (s.create_target(address, 0)[0], s.MALFORMED),
+        (s.create_target(address, 555, disk=3)[0], s.INVALID_ARGUMENT),
+        (s.truncate(address, head, 1, version, chunk, CHUNK_SIZE + 1)[0], s.INVALID_ARGUMENT),
+    ]
+    for number, (got, expected) in enumerate(cases):
+        assert got == expected, "case %d: %d != %d" % (number, got, expected)
+    # Reads of an unknown chunk, past the end, on a target that is not serving reads.
+    assert read(cluster, head, 1, s.chunk_id(11, 5), 0, 10)[0] == s.NOT_FOUND
+    assert read(cluster, head, 1, chunk, 2000, 10)[0] == s.INVALID_ARGUMENT
+    assert read(cluster, head, 2, chunk, 0, 10)[0] == s.ROUTING_STALE
+    assert replicas(cluster, 1) == before
+    assert all(t["target_id"] != 555 for t in s.space_info(address))
+
+
+def test_retried_write_is_applied_once(cluster):
+    chunk = s.chunk_id(13, 0)
+    client = b"client-0123456789"
+    first = write(cluster, 1, chunk, 0, b"one" * 100, s.tag(client, 3, 10))
+    # The same (client, channel, sequence): the stored reply, nothing applied.
+    again = write(cluster, 1, chunk, 0, b"one" * 100, s.tag(client, 3, 10))
+    assert again == first
+    assert replicas(cluster, 1)[101][chunk][0] == first[0]
+    # A newer sequence applies; an older one is refused; other channels are separate.
+    second = write(cluster, 1, chunk, 300, b"two" * 10, s.tag(client, 3, 11))
+    assert second[0] == first[0] + 1
+    version, head, _ = cluster.chain(1)
+    status, reply, _ = s.write(cluster.address(head), head, 1, version, chunk, 0, b"x",
+                               CHUNK_SIZE, s.tag(client, 3, 10))
+    assert status == s.INVALID_ARGUMENT, reply
+    other = write(cluster, 1, chunk, 0, b"one" * 100, s.tag(client, 4, 10))
+    assert other[0] == second[0] + 1
+    assert_identical(cluster, 1)
+
+
+def test_replica_killed_writes_continue_then_it_recovers(cluster):
+    chunks = [s.chunk_id(21, i) for i in range(6)]
+    contents = {}
+    for i, chunk in enumerate(chunks):
+        contents[chunk] = bytes([i + 1]) * (5000 + i)
+        write(cluster, 1, chunk, 0, contents[chunk])
+    victim = cluster.nodes[2]
+    victim.process.send_signal(signal.SIGKILL)
+    victim.process.wait()
+    victim.log.close()
+
+    # Writes continue: the head forwards around the dead middle once mgmtd moved it out.
+    for i, chunk in enumerate(chunks[:3]):
+        contents[chunk] = bytes([0x40 + i]) * (7000 + i)
+        write(cluster, 1, chunk, 0, contents[chunk], timeout=FAIL_MS / 1000 + 15)
+    wait_until(lambda: dict(cluster.chain(1)[2])[201] == "offline", FAIL_MS / 1000 + 10,
+               "target 201 offline", cluster.explain)
+    _, _, targets = cluster.chain(1)
+    assert [t for t, _ in targets][-1] == 201
+    # A new chunk and a removal while it is away: recovery must create and remove.
+    contents[s.chunk_id(21, 9)] = b"new" * 999
+    write(cluster, 1, s.chunk_id(21, 9), 0, contents[s.chunk_id(21, 9)])
+    version, head, _ = cluster.chain(1)
+    assert s.remove_chunks(cluster.address(head), head, 1, version, 21, 5, 6) == (s.OK, 1)
+    del contents[chunks[5]]
+
+    # Restart: it waits for offline (it is already), beats online, is synced, serves.
+    restarted = cluster.start_node(2)
+    assert restarted.wait_for_log("heartbeating", timeout=10), restarted.log_text()
+    wait_until(lambda: all(state == "serving" for _, state in cluster.chain(1)[2]), 30,
+               "chain 1 serving again", cluster.explain)
+    records = assert_identical(cluster, 1)
+    assert set(records) == set(contents)
+    for chunk, data in contents.items():
+        assert records[chunk][2:] == (len(data), s.wire.crc32c(data))
+        result = read(cluster, 201, 1, chunk, 0, len(data))
+        assert result[0] == s.OK and result[5] == data
+    # The predecessor counted what it sent.
+    predecessor = {t["target_id"]: t for t in s.space_info(cluster.address(301))}[301]
+    assert predecessor["sync_rounds_completed"] >= 1, predecessor
+    assert predecessor["sync_chunks_transferred"] >= 4, predecessor
+    assert predecessor["sync_chunks_removed"] >= 1, predecessor
+    # Writes after recovery reach all three again.
+    write(cluster, 1, chunks[0], 0, b"after" * 10)
+    assert_identical(cluster, 1)
