@@ -20,6 +20,8 @@ static const struct subcommand subcommands[] = {
     {"mount", command_mount, "mount a chainfs file system through FUSE"},
     {"mgmtd", command_mgmtd, "the cluster manager daemon"},
     {"storage", command_storage, "a storage node: chunk engines, CRAQ replication, recovery"},
+    {"meta", command_meta, "a metadata server (the namespace on the KV store)"},
+    {"meta-tool", command_meta_tool, "one metadata operation through the meta client (JSON out)"},
     {"admin", command_admin, "operate a cluster through its primary mgmtd"},
     {"node", command_node, "a bare chainfs daemon: the shared scaffolding with the system service"},
     {"ping", command_ping, "call the health method of a chainfs process (ping HOST:PORT)"},
@@ -33,7 +35,6 @@ static void print_usage(FILE *out)
             CHAINFS_VERSION);
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
         fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
-    fprintf(out, "\ncoming with later work: meta, storage\n");
 }
 
 int main(int argc, char **argv)

@@ -248,7 +248,8 @@ int meta_sync_length(struct meta_namespace *space, const struct meta_storage_ops
         return status;
     /* adopted only if the truncate version is still the one the storage scan saw */
     struct length_request request = {inode_id, 0, true, length, before.truncate_version, false, inode};
-    return namespace_run(space, sync_transaction, &request);
+    /* not recorded: a repeated sync is harmless, and CLOSE runs one after its own record */
+    return kv_run_transaction(space->store, sync_transaction, &request, NULL);
 }
 
 /* --- listing and pruning ------------------------------------------------------------ */
