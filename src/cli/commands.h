@@ -18,5 +18,6 @@ int command_up(int argc, char **argv);
 int command_down(int argc, char **argv);
 int command_status(int argc, char **argv);
 int command_mount(int argc, char **argv);
+int command_storage_tool(int argc, char **argv);
 
 #endif /* CHAINFS_CLI_COMMANDS_H */

@@ -25,6 +25,7 @@ static const struct subcommand subcommands[] = {
     {"admin", command_admin, "operate a cluster through its primary mgmtd"},
     {"node", command_node, "a bare chainfs daemon: the shared scaffolding with the system service"},
     {"ping", command_ping, "call the health method of a chainfs process (ping HOST:PORT)"},
+    {"storage-tool", command_storage_tool, "drive the storage client: write/verify/stress chunks, dump, space"},
     {"bench", command_bench, "benchmarks: bench rpc | bench kv (--json for JSON lines)"},
 };
 
