@@ -237,14 +237,20 @@ static const struct client_meta_ops cluster_meta_ops = {
     .destroy = cluster_destroy_meta,
 };
 
-/* The chain ids of table (id, version) in the snapshot, or NULL. */
+/* Table (id, version) in the snapshot, or NULL. Version 0 (a layout made before
+ * the table existed) stands for the newest version, as meta reads it. */
 static const struct chain_table_record *find_table(const struct routing_info *info, uint32_t table_id,
                                                    uint32_t version)
 {
-    for (size_t i = 0; i < info->table_count; i++)
-        if (info->tables[i].table_id == table_id && info->tables[i].version == version)
-            return &info->tables[i];
-    return NULL;
+    const struct chain_table_record *best = NULL;
+    for (size_t i = 0; i < info->table_count; i++) {
+        const struct chain_table_record *table = &info->tables[i];
+        if (table->table_id != table_id || (version && table->version != version))
+            continue;
+        if (!best || table->version > best->version)
+            best = table;
+    }
+    return best;
 }
 
 static int stripe_from_snapshot(struct cluster_backend *cluster, const struct file_layout *layout,
