@@ -99,6 +99,8 @@ static void add_kv_settings(struct cluster_process *process, const struct local_
     } else {
         add_setting(process, "kv.backend=lmdb");
         snprintf(setting, sizeof(setting), "kv.lmdb_path=%s/kv", cluster->dir);
+        if (cluster->fast)
+            add_setting(process, "kv.durability=nosync"); /* tests: no fdatasync per commit */
     }
     add_setting(process, setting);
 }

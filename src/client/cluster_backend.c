@@ -319,9 +319,44 @@ static int run_storage(struct cluster_backend *cluster, struct chunk_io *pieces,
     return status;
 }
 
+/* The storage service refuses a read that starts past a chunk's end (INVALID_ARGUMENT)
+ * where a file read wants "nothing there": such a piece is read again from the chunk's
+ * start, and whatever lies past the piece's offset is its content (none: a hole). */
+static int reread_from_chunk_start(struct cluster_backend *cluster, struct chunk_io *piece)
+{
+    uint32_t span = piece->offset + piece->length;
+    uint8_t *whole = malloc(span);
+    if (!whole)
+        return CHAINFS_NO_MEMORY;
+    struct chunk_io from_start = *piece;
+    from_start.offset = 0;
+    from_start.length = span;
+    from_start.buffer = whole;
+    int status = run_storage(cluster, &from_start, 1, false);
+    if (status == 0) {
+        uint32_t past = from_start.done > piece->offset ? from_start.done - piece->offset : 0;
+        memcpy(piece->buffer, whole + piece->offset, past);
+        piece->done = past;
+        piece->status = 0;
+    }
+    free(whole);
+    return status;
+}
+
 static int cluster_read(void *context, struct chunk_io *pieces, size_t count)
 {
-    return run_storage(context, pieces, count, false);
+    struct cluster_backend *cluster = context;
+    int status = run_storage(cluster, pieces, count, false);
+    if (status != CHAINFS_INVALID_ARGUMENT)
+        return status;
+    status = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (pieces[i].status == CHAINFS_INVALID_ARGUMENT && pieces[i].offset > 0)
+            pieces[i].status = reread_from_chunk_start(cluster, &pieces[i]);
+        if (pieces[i].status != 0 && status == 0)
+            status = pieces[i].status;
+    }
+    return status;
 }
 
 static int cluster_write(void *context, struct chunk_io *pieces, size_t count)

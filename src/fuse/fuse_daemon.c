@@ -79,9 +79,13 @@ static const struct fuse_lowlevel_ops operations = {
 /* The libfuse command line: mount options and the file system's name in mtab. */
 static int build_arguments(const struct fuse_mount_options *options, struct fuse_args *arguments)
 {
+    /* default_permissions: the kernel checks mode bits too, so a name it has cached
+     * (looked up by another user) still needs search permission on every directory
+     * of the path; without it a cached dentry skips the server's lookup check. Meta
+     * checks every request again with the caller's credentials. */
     char mount_options[256];
     snprintf(mount_options, sizeof(mount_options),
-             "fsname=chainfs,subtype=chainfs,max_read=%u%s", MAX_IO_BYTES,
+             "fsname=chainfs,subtype=chainfs,max_read=%u,default_permissions%s", MAX_IO_BYTES,
              options->allow_other ? ",allow_other" : "");
     if (fuse_opt_add_arg(arguments, "chainfs") != 0 || fuse_opt_add_arg(arguments, "-o") != 0 ||
         fuse_opt_add_arg(arguments, mount_options) != 0)
@@ -118,6 +122,7 @@ int fuse_daemon_run(struct chainfs_client *client, const struct fuse_mount_optio
     if (status == 0) {
         session = fuse_session_new(&arguments, &operations, sizeof(operations), &daemon);
         status = session ? 0 : CHAINFS_CONFIG;
+        daemon.session = session;
     }
     bool handlers = false, mounted = false;
     if (status == 0) {

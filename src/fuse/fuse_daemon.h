@@ -4,8 +4,9 @@
  * The daemon serves the kernel's FUSE requests with the libfuse3 low-level API on
  * several threads, every one of them turned into a call of the client library
  * (chainfs/client.h) made with the credentials of the process that asked, so the
- * metadata service enforces permissions (the mount uses allow_other and no
- * default_permissions). Reads and writes bypass the kernel page cache (direct I/O)
+ * metadata service enforces permissions (the mount uses allow_other; the kernel also
+ * checks mode bits with default_permissions, which covers paths through names it
+ * cached for another user). Reads and writes bypass the kernel page cache (direct I/O)
  * unless the page cache option is set (DESIGN §1). SIGTERM, SIGINT and SIGHUP end the
  * loop and unmount cleanly.
  */

@@ -19,6 +19,7 @@ struct fuse_daemon {
     struct chainfs_client *client;
     struct fuse_mount_options options;
     char mountpoint[PATH_MAX]; /* absolute, no trailing slash */
+    struct fuse_session *session;
 };
 
 /* The credentials of the process that made the request (uid, gid and, for non-root

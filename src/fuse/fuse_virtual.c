@@ -11,6 +11,9 @@
  * not descend into them.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -101,6 +104,39 @@ static bool split_path(const char *path, char *parent, size_t capacity, char *na
     return true;
 }
 
+struct removed_name {
+    struct fuse_session *session;
+    fuse_ino_t parent;
+    char name[CHAINFS_NAME_MAX + 1];
+};
+
+static void *invalidate_entry(void *argument)
+{
+    struct removed_name *removed = argument;
+    fuse_lowlevel_notify_inval_entry(removed->session, removed->parent, removed->name,
+                                     strlen(removed->name));
+    free(removed);
+    return NULL;
+}
+
+/* The kernel may still cache the removed tree's name (entry timeout): tell it to drop
+ * it. From a thread of its own, after the reply: a notification sent from inside the
+ * request could wait on the directory lock the request holds. */
+static void forget_removed_name(struct fuse_daemon *daemon, uint64_t parent_id, const char *name)
+{
+    struct removed_name *removed = calloc(1, sizeof(*removed));
+    pthread_t thread;
+    if (!removed)
+        return; /* the name expires with its entry timeout anyway */
+    *removed = (struct removed_name){.session = daemon->session, .parent = parent_id};
+    snprintf(removed->name, sizeof(removed->name), "%s", name);
+    if (pthread_create(&thread, NULL, invalidate_entry, removed) != 0) {
+        free(removed);
+        return;
+    }
+    pthread_detach(thread);
+}
+
 void fuse_virtual_symlink(struct fuse_daemon *daemon, fuse_req_t request, const char *target)
 {
     const char *path = path_in_mount(daemon, target);
@@ -115,10 +151,12 @@ void fuse_virtual_symlink(struct fuse_daemon *daemon, fuse_req_t request, const 
     int status = chainfs_resolve(daemon->client, &credentials, parent_path, true, &parent);
     if (status == 0)
         status = chainfs_remove_recursive(daemon->client, &credentials, parent.inode_id, name);
-    if (status != 0)
+    if (status != 0) {
         fuse_reply_status(request, status);
-    else
-        reply_virtual_entry(request, VIRTUAL_REMOVED_INODE, 0);
+        return;
+    }
+    reply_virtual_entry(request, VIRTUAL_REMOVED_INODE, 0);
+    forget_removed_name(daemon, parent.inode_id, name);
 }
 
 void fuse_virtual_readdir(fuse_req_t request, fuse_ino_t inode, size_t size, off_t offset, bool plus)
