@@ -13,6 +13,7 @@
 
 #include "chainfs/error.h"
 #include "cli/admin_csv.h"
+#include "cli/admin_storage.h"
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -40,6 +41,8 @@ static void print_admin_usage(FILE *out)
             "  enable-node NODE_ID | disable-node NODE_ID | unregister-node NODE_ID\n"
             "  set-config TYPE FILE.ini | get-config TYPE [VERSION]   (TYPE: meta, storage, client)\n"
             "  list-client-sessions\n"
+            "  create-targets --node N --ids ID,ID,... [--disk I] [--address HOST:PORT]\n"
+            "  storage-status                      targets of live storage nodes, recovery progress\n"
             "  gen-chain-table --nodes ID,ID,... --disks N --targets-per-disk N --replicas N\n"
             "                  [--first-chain-id ID] --chains-out FILE --table-out FILE   (offline)\n\n"
             "--mgmtd defaults to $CHAINFS_MGMTD.\n");
@@ -231,6 +234,8 @@ static int show_status(struct admin *admin)
             const char *health = chain_health(&info, &info.chains[i]);
             if (strcmp(health, "healthy") != 0)
                 printf("  chain %u: %s\n", info.chains[i].chain_id, health);
+            if (strcmp(health, "syncing") == 0)
+                admin_storage_print_recovery(&admin->mgmtd, &info, &info.chains[i]);
         }
         printf("targets:         %zu, %.1f GiB used of %.1f GiB\n", info.target_count,
                used / 1073741824.0, capacity / 1073741824.0);
@@ -622,6 +627,10 @@ static int run_admin_command(struct admin *admin, int argc, char **argv)
         return get_config(admin, argc, argv);
     if (strcmp(command, "list-client-sessions") == 0)
         return list_client_sessions(admin);
+    if (strcmp(command, "create-targets") == 0)
+        return admin_create_targets(&admin->mgmtd, argc, argv);
+    if (strcmp(command, "storage-status") == 0)
+        return admin_storage_status(&admin->mgmtd, admin->json);
     fprintf(stderr, "chainfs admin: unknown command '%s'\n\n", command);
     print_admin_usage(stderr);
     return 2;

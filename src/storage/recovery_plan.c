@@ -13,11 +13,6 @@ static bool present(const struct storage_chunk_record *record)
     return record != NULL && record->committed.version != 0;
 }
 
-static uint64_t newest_version(const struct storage_chunk_record *record)
-{
-    return record->pending.version != 0 ? record->pending.version : record->committed.version;
-}
-
 enum recovery_action recovery_plan_decide(const struct storage_chunk_record *local,
                                           const struct storage_chunk_record *remote)
 {
@@ -25,15 +20,15 @@ enum recovery_action recovery_plan_decide(const struct storage_chunk_record *loc
         return remote != NULL ? RECOVERY_REMOVE : RECOVERY_LEAVE;
     if (remote == NULL)
         return RECOVERY_TRANSFER;
-    /* The remote chain version is that of what it committed, or of its only version
-     * when it has nothing committed yet. */
-    uint64_t remote_chain_version = remote->committed.version != 0
-                                        ? remote->committed.chain_version
-                                        : remote->pending.chain_version;
-    if (local->committed.chain_version > remote_chain_version)
+    /* Nothing prepares pending versions at a syncing target (new writes reach it as
+     * whole-chunk replaces), so a pending version there is the leftover of an update
+     * its failure interrupted; only a replace clears it. */
+    if (remote->pending.version != 0)
         return RECOVERY_TRANSFER;
-    if (local->committed.chain_version == remote_chain_version &&
-        local->committed.version != newest_version(remote))
+    if (local->committed.chain_version > remote->committed.chain_version)
+        return RECOVERY_TRANSFER;
+    if (local->committed.chain_version == remote->committed.chain_version &&
+        local->committed.version != remote->committed.version)
         return RECOVERY_TRANSFER;
     return RECOVERY_LEAVE;
 }

@@ -7,12 +7,16 @@
  *   only local                                   -> TRANSFER
  *   only remote                                  -> REMOVE
  *   local committed chain version newer          -> TRANSFER
+ *   remote has a pending version                 -> TRANSFER
  *   equal chain versions, local committed version
- *     != remote newest version                   -> TRANSFER
+ *     != remote committed version                -> TRANSFER
  *   otherwise                                    -> leave it
- * "Remote newest version" is its pending version when it has one, else its committed
- * version (3FS calls it the update version): a replica that prepared exactly the
- * update the predecessor committed needs nothing, any other difference does.
+ * DESIGN §7 compares the local committed version with the remote *pending* one and
+ * leaves the chunk when they are equal. But nothing commits a pending version left
+ * on a syncing target (new writes reach it as whole-chunk replaces, never as
+ * updates), so such a chunk would keep answering "not committed" and refuse the next
+ * forwarded update as out of order. So any remote pending version is a leftover to
+ * clear with a replace, and the comparison is between committed versions.
  * A local chunk with only a pending version (committed version 0: a first write in
  * flight) counts as absent locally: the write in flight reaches the target itself.
  *

@@ -39,6 +39,25 @@ int storage_call(struct storage_node *node, const char *address, uint16_t method
         ok_;                                                                                  \
     })
 
+/* The local target a request names, when routing lets it serve the operation;
+ * otherwise answers the request and returns NULL. */
+static struct storage_target *route_or_fail(struct rpc_request *request, uint64_t target_id,
+                                            uint32_t chain_id, uint64_t chain_version,
+                                            bool for_write)
+{
+    struct storage_target *target;
+    struct routing_snapshot *snapshot;
+    int status = storage_check_route(request->service_context, target_id, chain_id, chain_version,
+                                     for_write, &target, &snapshot);
+    routing_snapshot_release(snapshot);
+    if (status == 0)
+        return target;
+    rpc_request_fail(request, status, "target %llu does not %s chain %u version %llu",
+                     (unsigned long long)target_id, for_write ? "take writes of" : "serve",
+                     chain_id, (unsigned long long)chain_version);
+    return NULL;
+}
+
 /* --- BATCH_READ ---------------------------------------------------------------------- */
 
 static void read_item(struct storage_node *node, const struct storage_read_item *item,
@@ -114,19 +133,12 @@ void storage_handle_last_chunk(struct rpc_request *request)
     struct storage_last_chunk_request m;
     if (!DECODE_OR_FAIL(request, storage_last_chunk_request_decode, &m))
         return;
-    struct storage_node *node = request->service_context;
-    struct storage_target *target;
-    struct routing_snapshot *snapshot;
-    int status = storage_check_route(node, m.target_id, m.chain_id, 0, false, &target, &snapshot);
-    routing_snapshot_release(snapshot);
-    if (status != 0) {
-        rpc_request_fail(request, status, "target %llu does not serve chain %u",
-                         (unsigned long long)m.target_id, m.chain_id);
+    struct storage_target *target = route_or_fail(request, m.target_id, m.chain_id, 0, false);
+    if (target == NULL)
         return;
-    }
     struct chunk_metadata metadata;
     struct storage_last_chunk_reply reply = {.found = false};
-    status = chunk_engine_last_chunk(target->engine, m.inode, &metadata);
+    int status = chunk_engine_last_chunk(target->engine, m.inode, &metadata);
     if (status == 0)
         reply = (struct storage_last_chunk_reply){
             true, chunk_id_index(&metadata.id), metadata.committed.length,
@@ -196,19 +208,12 @@ void storage_handle_remove_chunks(struct rpc_request *request)
         return;
     }
     struct storage_node *node = request->service_context;
-    struct storage_target *target;
-    struct routing_snapshot *snapshot;
-    int status = storage_check_route(node, m.target_id, m.chain_id, m.chain_version, true, &target,
-                                     &snapshot);
-    routing_snapshot_release(snapshot);
-    if (status != 0) {
-        rpc_request_fail(request, status, "target %llu cannot take writes of chain %u version %llu",
-                         (unsigned long long)m.target_id, m.chain_id,
-                         (unsigned long long)m.chain_version);
+    struct storage_target *target = route_or_fail(request, m.target_id, m.chain_id, m.chain_version,
+                                                  true);
+    if (target == NULL)
         return;
-    }
     uint64_t removed = 0;
-    status = chunk_engine_remove_range(target->engine, m.inode, m.first_index, m.end_index, &removed);
+    int status = chunk_engine_remove_range(target->engine, m.inode, m.first_index, m.end_index, &removed);
     uint64_t deadline = request->deadline != DEADLINE_NEVER
                             ? request->deadline
                             : deadline_after_ns(REMOVE_FORWARD_DEADLINE_NS);

@@ -97,6 +97,27 @@ int storage_add_target(struct storage_node *node, uint64_t target_id, uint32_t d
     return status;
 }
 
+/* Drops the pending versions a crash left: none was acknowledged to a client (the
+ * head commits last), and every target of a restarted node is recovered from a
+ * predecessor or, as lastsrv, holds the newest acknowledged data (README.md). */
+static int abort_leftover_updates(struct storage_target *target)
+{
+    struct chunk_metadata *all = NULL;
+    size_t count = 0;
+    int status = chunk_engine_dump(target->engine, &all, &count);
+    size_t aborted = 0;
+    for (size_t i = 0; status == 0 && i < count; i++)
+        if (chunk_metadata_has_pending(&all[i])) {
+            status = chunk_engine_abort(target->engine, &all[i].id, all[i].pending.version);
+            aborted++;
+        }
+    free(all);
+    if (aborted)
+        log_info("target %llu: dropped %zu unacknowledged pending versions",
+                 (unsigned long long)target->target_id, aborted);
+    return status;
+}
+
 /* Opens every <disk>/target-<id> directory found. */
 static int open_existing_targets(struct storage_node *node)
 {
@@ -119,6 +140,8 @@ static int open_existing_targets(struct storage_node *node)
                 continue;
             bool created;
             status = storage_add_target(node, id, (uint32_t)disk, &created);
+            if (status == 0)
+                status = abort_leftover_updates(storage_find_target(node, id));
         }
         closedir(directory);
         if (status != 0)
@@ -164,8 +187,9 @@ int storage_check_route(struct storage_node *node, uint64_t target_id, uint32_t 
     struct routing_snapshot *snapshot = routing_cache_acquire(node->routing);
     int status = snapshot ? route_allows(snapshot, target_id, chain_id, chain_version, for_write)
                           : CHAINFS_ROUTING_STALE;
-    if (status != 0 && chain_version != 0) {
-        /* The sender may know a newer routing than we do: refresh once. */
+    if (status != 0 && chain_version != 0 &&
+        (snapshot == NULL || storage_chain_version(snapshot, chain_id) < chain_version)) {
+        /* The sender knows a newer chain than we do: refresh once. */
         routing_snapshot_release(snapshot);
         routing_cache_refresh(node->routing);
         snapshot = routing_cache_acquire(node->routing);

@@ -189,6 +189,20 @@ static int apply_replace(struct update_op *op)
 
 static void forward(struct update_op *op);
 
+/* At the head, holding the lock, no update of the chunk is in flight: a pending
+ * version is the leftover of one whose abort failed; it was never acknowledged. */
+static int drop_leftover_pending(struct update_op *op)
+{
+    struct chunk_metadata metadata;
+    int status = chunk_engine_stat(op->target->engine, &op->update.chunk_id, &metadata);
+    if (status == CHAINFS_NOT_FOUND || (status == 0 && !chunk_metadata_has_pending(&metadata)))
+        return 0;
+    if (status == 0)
+        status = chunk_engine_abort(op->target->engine, &op->update.chunk_id,
+                                    metadata.pending.version);
+    return status;
+}
+
 /* Step 2: runs holding the chunk lock. */
 static void locked(void *argument)
 {
@@ -198,7 +212,9 @@ static void locked(void *argument)
     int status = 0;
     bool done = false;
     if (op->from_client) {
-        status = prepare(op, u->chain_version);
+        status = drop_leftover_pending(op);
+        if (status == 0)
+            status = prepare(op, u->chain_version);
     } else if (u->kind == STORAGE_UPDATE_REPLACE) {
         status = apply_replace(op);
     } else if (u->kind == STORAGE_UPDATE_REMOVE) {

@@ -155,3 +155,10 @@ def dump_chunks(address, target, page=1000):
 def create_target(address, target, disk=0):
     status, reply, _ = call(address, CREATE_TARGET, struct.pack("<QI", target, disk))
     return status, (reply[0] == 1) if status == OK else reply
+
+
+def update_message(target, chain, chain_version, chunk, kind, offset, length, chunk_size,
+                   update_version, chunk_chain_version, expected_crc, expected_length):
+    return (struct.pack("<QIQ", target, chain, chain_version) + chunk +
+            struct.pack("<BQIIQQIQ", kind, offset, length, chunk_size, update_version,
+                        chunk_chain_version, expected_crc, expected_length) + tag())

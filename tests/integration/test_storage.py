@@ -5,7 +5,6 @@ compared on every target), serialized concurrent writers, stale chain versions, 
 requests that change nothing, exactly-once retries, and the loss and recovery of a
 replica (SIGKILL, writes on the shortened chain, restart, sync, serving again)."""
 import json
-import os
 import signal
 import subprocess
 import threading
@@ -15,6 +14,7 @@ import pytest
 
 import storage_wire as s
 from conftest import Daemon, chainfs_binary
+from test_mgmtd import wait_until
 
 TICK_MS = 100
 FAIL_MS = 1500
@@ -30,17 +30,6 @@ def node_of(target):
     return target // 100
 
 
-def wait_until(predicate, timeout, what, explain=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out after %ss waiting for %s%s" % (
-        timeout, what, "\n" + explain() if explain else ""))
-
-
 class StorageCluster:
     def __init__(self, tmp_path):
         self.tmp_path = tmp_path
@@ -52,6 +41,7 @@ class StorageCluster:
                                       "kv.backend=lmdb", "kv.lmdb_path=%s" % (tmp_path / "kv"),
                                       "kv.durability=nosync"])
         self.nodes = {}
+        self.routing = {}  # chain id -> cluster.chain(), as write() last used it
         for node_id in NODES:
             self.start_node(node_id)
 
@@ -109,11 +99,22 @@ class StorageCluster:
 def cluster(tmp_path):
     cluster = StorageCluster(tmp_path)
     try:
-        for node_id, targets in NODES.items():
-            for target in targets:
-                assert s.create_target(cluster.nodes[node_id].address, target) == (s.OK, True)
-            # Idempotent: a second create answers "existed".
-            assert s.create_target(cluster.nodes[node_id].address, targets[0]) == (s.OK, False)
+        # Node 1 through the admin tool by node id (once it registered), node 2 by
+        # address, node 3 through the codec; creating twice answers "exists".
+        wait_until(lambda: '"node_id":1,' in cluster.admin("--json", "list-nodes").stdout, 10,
+                   "node 1 registered", cluster.explain)
+        created = cluster.admin("create-targets", "--node", "1", "--ids", "101,102").stdout
+        assert created == "target 101: created\ntarget 102: created\n"
+        assert "target 102: exists" in cluster.admin("create-targets", "--node", "1", "--ids", "102").stdout
+        assert "target 201: created" in cluster.admin(
+            "create-targets", "--address", cluster.nodes[2].address, "--ids", "201,202").stdout
+        assert "has 1 disks" in cluster.admin("create-targets", "--node", "1", "--ids", "103",
+                                              "--disk", "1", expect=1).stderr
+        assert "not a registered storage node" in cluster.admin(
+            "create-targets", "--node", "9", "--ids", "901", expect=1).stderr
+        for target in NODES[3]:
+            assert s.create_target(cluster.nodes[3].address, target) == (s.OK, True)
+        assert s.create_target(cluster.nodes[3].address, NODES[3][0]) == (s.OK, False)
         wait_until(lambda: len(cluster.admin("--json", "list-targets").stdout.splitlines()) == 6,
                    10, "targets registered", cluster.explain)
         chains = tmp_path / "chains.csv"
@@ -133,7 +134,10 @@ def write(cluster, chain_id, chunk, offset, data, client_tag=None, timeout=20.0)
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        version, head, _ = cluster.chain(chain_id)
+        # Routing from the admin tool costs a process start: reuse it until it fails.
+        if last is not None or chain_id not in cluster.routing:
+            cluster.routing[chain_id] = cluster.chain(chain_id)
+        version, head, _ = cluster.routing[chain_id]
         try:
             status, reply, _ = s.write(cluster.address(head), head, chain_id, version, chunk, offset,
                                        data, CHUNK_SIZE, client_tag)
@@ -359,6 +363,109 @@ def test_replica_killed_writes_continue_then_it_recovers(cluster):
     assert predecessor["sync_rounds_completed"] >= 1, predecessor
     assert predecessor["sync_chunks_transferred"] >= 4, predecessor
     assert predecessor["sync_chunks_removed"] >= 1, predecessor
+    status = {t["target_id"]: t for t in map(
+        json.loads, cluster.admin("--json", "storage-status").stdout.splitlines())}
+    assert set(status) == {t for targets in NODES.values() for t in targets}
+    assert status[301]["sync_chunks_transferred"] == predecessor["sync_chunks_transferred"]
+    assert status[201]["public_state"] == "serving" and status[201]["local_state"] == "up-to-date"
     # Writes after recovery reach all three again.
     write(cluster, 1, chunks[0], 0, b"after" * 10)
     assert_identical(cluster, 1)
+
+
+def test_forwarded_update_version_rules_and_checksums(cluster):
+    """UPDATE as a predecessor sends it, straight to the tail: stale versions are
+    answered with the committed state, gaps and checksum mismatches are refused and
+    leave the replica as it was."""
+    chunk = s.chunk_id(31, 0)
+    data = b"base" * 256
+    committed = write(cluster, 1, chunk, 0, data)
+    version, _, targets = cluster.chain(1)
+    tail = targets[-1][0]
+    before = replicas(cluster, 1)
+
+    def update(update_version, payload, expected_crc, offset=0):
+        message = s.update_message(tail, 1, version, chunk, s.UPDATE_WRITE, offset, len(payload),
+                                   CHUNK_SIZE, update_version, version, expected_crc,
+                                   len(data))
+        return s.call(cluster.address(tail), s.UPDATE, message, payload)
+
+    status, reply, _ = update(1, b"zzzz", 0)  # already committed: the committed state
+    assert status == s.OK and s.commit_reply(reply) == committed
+    assert update(3, b"zzzz", 0)[0] == s.INVALID_ARGUMENT  # out of order
+    assert update(2, b"zzzz", 0x1234)[0] == s.CHECKSUM  # content differs from the predecessor's
+    assert update(2, b"zzzz", 0, offset=CHUNK_SIZE)[0] == s.INVALID_ARGUMENT
+    assert update(0, b"zzzz", 0)[0] == s.INVALID_ARGUMENT
+    assert replicas(cluster, 1) == before
+
+
+def test_reads_of_a_pending_version_say_not_committed(cluster):
+    """While the tail is frozen a write stays pending at the head: a plain read there
+    answers NOT_COMMITTED, a relaxed read returns the pending bytes; once the tail
+    runs again the write commits everywhere."""
+    chunk = s.chunk_id(41, 0)
+    write(cluster, 1, chunk, 0, b"old" * 100)
+    version, head, targets = cluster.chain(1)
+    tail_node = cluster.nodes[node_of(targets[-1][0])]
+    result = {}
+    tail_node.process.send_signal(signal.SIGSTOP)
+    try:
+        writer = threading.Thread(target=lambda: result.update(reply=s.write(
+            cluster.address(head), head, 1, version, chunk, 0, b"new" * 100)))
+        writer.start()
+        deadline = time.monotonic() + 0.5
+        plain = None
+        while time.monotonic() < deadline:
+            plain = read(cluster, head, 1, chunk, 0, 300)
+            if plain[0] == s.NOT_COMMITTED:
+                break
+            time.sleep(0.01)
+        assert plain[0] == s.NOT_COMMITTED, plain
+        relaxed = read(cluster, head, 1, chunk, 0, 300, s.READ_RELAXED)
+        assert relaxed[0] == s.OK and relaxed[5] == b"new" * 100 and relaxed[2] == 2
+    finally:
+        tail_node.process.send_signal(signal.SIGCONT)
+    writer.join(timeout=20)
+    status, reply, _ = result["reply"]
+    assert status == s.OK, reply
+    assert s.commit_reply(reply)[0] == 2
+    assert read(cluster, head, 1, chunk, 0, 300)[5] == b"new" * 100
+    assert_identical(cluster, 1)
+
+
+def test_write_in_flight_survives_the_loss_of_its_successor(cluster):
+    """The middle replica dies holding a pending version while the tail is frozen: the
+    head keeps forwarding the same update until the chain skips the dead replica, the
+    write commits on the survivors, and the restarted replica drops its leftover and
+    is recovered to the committed content."""
+    chunk = s.chunk_id(51, 0)
+    write(cluster, 1, chunk, 0, b"before" * 100)
+    version, head, targets = cluster.chain(1)
+    assert [t for t, _ in targets] == [101, 201, 301]
+    tail, middle = cluster.nodes[3], cluster.nodes[2]
+    result = {}
+    tail.process.send_signal(signal.SIGSTOP)
+    try:
+        writer = threading.Thread(target=lambda: result.update(reply=s.write(
+            cluster.address(head), head, 1, version, chunk, 0, b"during" * 100)))
+        writer.start()
+        # Wait until the middle has prepared it (its relaxed read shows the new bytes).
+        wait_until(lambda: read(cluster, 201, 1, chunk, 0, 600, s.READ_RELAXED)[5] == b"during" * 100,
+                   5, "pending version at the middle")
+        middle.process.send_signal(signal.SIGKILL)
+        middle.process.wait()
+        middle.log.close()
+    finally:
+        tail.process.send_signal(signal.SIGCONT)
+    writer.join(timeout=30)
+    status, reply, _ = result["reply"]
+    assert status == s.OK, reply
+    assert s.commit_reply(reply)[0] == 2
+    for target in (101, 301):
+        assert read(cluster, target, 1, chunk, 0, 600)[5] == b"during" * 100
+    cluster.start_node(2)
+    wait_until(lambda: all(state == "serving" for _, state in cluster.chain(1)[2]), 30,
+               "chain 1 serving again", cluster.explain)
+    assert "dropped 1 unacknowledged pending versions" in cluster.nodes[2].log_text()
+    assert_identical(cluster, 1)
+    assert read(cluster, 201, 1, chunk, 0, 600)[5] == b"during" * 100
