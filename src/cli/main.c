@@ -19,14 +19,14 @@ static const struct subcommand subcommands[] = {
     {"status", command_status, "show the processes of the local cluster"},
     {"mount", command_mount, "mount a chainfs file system through FUSE"},
     {"mgmtd", command_mgmtd, "the cluster manager daemon"},
-    {"storage", command_storage, "a storage node: chunk engines, CRAQ replication, recovery"},
     {"meta", command_meta, "a metadata server (the namespace on the KV store)"},
     {"meta-tool", command_meta_tool, "one metadata operation through the meta client (JSON out)"},
+    {"storage", command_storage, "a storage node: chunk engines, CRAQ replication, recovery"},
     {"admin", command_admin, "operate a cluster through its primary mgmtd"},
     {"node", command_node, "a bare chainfs daemon: the shared scaffolding with the system service"},
     {"ping", command_ping, "call the health method of a chainfs process (ping HOST:PORT)"},
     {"storage-tool", command_storage_tool, "drive the storage client: write/verify/stress chunks, dump, space"},
-    {"bench", command_bench, "benchmarks: bench rpc | bench kv (--json for JSON lines)"},
+    {"bench", command_bench, "benchmarks: bench rpc | bench kv | bench meta (--json for JSON lines)"},
 };
 
 static void print_usage(FILE *out)

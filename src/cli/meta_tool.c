@@ -3,7 +3,7 @@
  * client, printing the result as one JSON line (for operators and process tests).
  *
  *   chainfs meta-tool --servers A[,B] [--uid U] [--gid G] [--groups G1,G2]
- *       [--request-id N] [--repeat K] OP ARGS...
+ *       [--client-id C] [--request-id N] [--repeat K] OP ARGS...
  *
  * --request-id with --repeat sends the same mutating request K times (what a client
  * does after a lost reply); every answer is printed.
@@ -148,6 +148,35 @@ static int entry_op(struct tool *tool, struct meta_request *request, const char 
     return status == 0 ? send_request(tool, request) : (print_result(status, request, NULL), status);
 }
 
+/* Lists every entry of a directory (page by page): one line with all names. */
+static int list_directory(struct tool *tool, const char *path)
+{
+    uint64_t directory;
+    int status = inode_of(tool, path, true, &directory);
+    struct meta_directory_entry *entries = calloc(META_BATCH_MAX, sizeof(*entries));
+    char after[META_NAME_MAX + 1] = "";
+    bool more = true;
+    size_t total = 0;
+    printf("{\"entries\":[");
+    while (status == 0 && entries && more) {
+        size_t count;
+        status = meta_client_readdir(tool->client, &tool->credentials, directory, after, entries,
+                                     NULL, META_BATCH_MAX, &count, &more);
+        for (size_t i = 0; status == 0 && i < count; i++) {
+            printf("%s{\"name\":", total++ ? "," : "");
+            print_text(entries[i].name);
+            printf(",\"id\":%llu,\"type\":%u}", (unsigned long long)entries[i].inode_id,
+                   entries[i].type);
+        }
+        if (status == 0 && count)
+            strcpy(after, entries[count - 1].name);
+        more = more && count;
+    }
+    printf("],\"status\":%d,\"errno\":%d}\n", status, status ? chainfs_error_to_errno(status) : 0);
+    free(entries);
+    return status;
+}
+
 /* Creates count files prefix0..prefixN-1 in directory (concurrency tests): prints
  * one line with how many succeeded and the ids. */
 static int create_many(struct tool *tool, const char *directory, const char *prefix, long count)
@@ -182,6 +211,14 @@ static int run_op(struct tool *tool, int argc, char **argv)
         request->flags = op[0] == 's' ? META_FOLLOW_LAST : 0;
         snprintf(request->path, sizeof(request->path), "%s", argv[1]);
         status = send_request(tool, request);
+    } else if (OP("stat-id", 1)) {
+        request->method = META_METHOD_STAT;
+        request->inode_id = strtoull(argv[1], NULL, 10);
+        status = send_request(tool, request);
+    } else if (OP("sync", 1)) {
+        request->method = META_METHOD_SYNC_LENGTH;
+        status = inode_of(tool, argv[1], true, &request->inode_id);
+        status = status == 0 ? send_request(tool, request) : (print_result(status, request, NULL), status);
     } else if (OP("create", 2) || OP("create-excl", 2)) {
         request->method = META_METHOD_CREATE;
         request->mode = parse_mode(argv[2]);
@@ -220,10 +257,7 @@ static int run_op(struct tool *tool, int argc, char **argv)
             status = parent_of(tool, argv[2], &request->new_parent_id, request->new_name);
         status = status == 0 ? send_request(tool, request) : (print_result(status, request, NULL), status);
     } else if (OP("ls", 1)) {
-        request->method = META_METHOD_READDIR;
-        request->limit = META_BATCH_MAX;
-        status = inode_of(tool, argv[1], true, &request->inode_id);
-        status = status == 0 ? send_request(tool, request) : (print_result(status, request, NULL), status);
+        status = list_directory(tool, argv[1]);
     } else if (OP("chmod", 2) || OP("truncate", 2)) {
         request->method = META_METHOD_SETATTR;
         request->setattr.fields = op[0] == 'c' ? META_SET_MODE : META_SET_SIZE;
@@ -261,8 +295,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: chainfs meta-tool --servers HOST:PORT[,...] [--uid U] [--gid G] [--groups G,..]\n"
-            "                         [--request-id N] [--repeat K] OP ARGS...\n"
-            "ops: stat P | lstat P | create P MODE | create-excl P MODE | mkdir P MODE |\n"
+            "                         [--client-id C] [--request-id N] [--repeat K] OP ARGS...\n"
+            "ops: stat P | lstat P | stat-id ID | sync P | create P MODE | create-excl P MODE | mkdir P MODE |\n"
             "     mkdirs P MODE | symlink TARGET P | readlink P | link P NEW | unlink P |\n"
             "     rmdir P | rmr P | rename P NEW | rename-noreplace P NEW | exchange P Q |\n"
             "     ls P | chmod MODE P | truncate P SIZE | statfs | realpath P |\n"
@@ -283,9 +317,10 @@ int command_meta_tool(int argc, char **argv)
         {"servers", required_argument, NULL, 's'}, {"uid", required_argument, NULL, 'u'},
         {"gid", required_argument, NULL, 'g'},     {"groups", required_argument, NULL, 'G'},
         {"request-id", required_argument, NULL, 'r'}, {"repeat", required_argument, NULL, 'n'},
+        {"client-id", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     struct tool tool = {.repeat = 1};
-    const char *servers = NULL;
+    const char *servers = NULL, *client_id = NULL;
     int option;
     while ((option = getopt_long(argc, argv, "+", options, NULL)) != -1) {
         switch (option) {
@@ -295,6 +330,7 @@ int command_meta_tool(int argc, char **argv)
         case 'G': parse_groups(&tool.credentials, optarg); break;
         case 'r': tool.request_id = strtoull(optarg, NULL, 10); break;
         case 'n': tool.repeat = atoi(optarg); break;
+        case 'c': client_id = optarg; break;
         default: usage(); return option == 'h' ? 0 : 2;
         }
     }
@@ -309,6 +345,7 @@ int command_meta_tool(int argc, char **argv)
     if (rpc_client_create(&rpc_options, &rpc) != 0)
         return 1;
     struct meta_client_options client_options = {.rpc = rpc, .servers = servers,
+                                                 .client_id = client_id,
                                                  .timeout_ns = 2000000000ull};
     int status = meta_client_create(&client_options, &tool.client);
     if (status == 0) {

@@ -181,7 +181,12 @@ static uint64_t final_check(struct stress *stress)
 
 static void print_result(struct stress *stress, double seconds, uint64_t mismatches)
 {
-    printf("{\"seconds\":%.3f,\"writes\":%" PRIu64 ",\"write_failures\":%" PRIu64 ",\"reads\":%" PRIu64
+    struct storage_client_stats client;
+    storage_client_get_stats(stress->tool->client, &client);
+    printf("{\"retries\":%" PRIu64 ",\"routing_refreshes\":%" PRIu64 ",\"read_requests\":%" PRIu64
+           ",\"read_items\":%" PRIu64 ",",
+           client.retries, client.routing_refreshes, client.read_requests, client.read_items);
+    printf("\"seconds\":%.3f,\"writes\":%" PRIu64 ",\"write_failures\":%" PRIu64 ",\"reads\":%" PRIu64
            ",\"read_failures\":%" PRIu64 ",\"torn\":%" PRIu64 ",\"stale\":%" PRIu64
            ",\"final_mismatches\":%" PRIu64 ",\"write_mib_s\":%.1f,\"read_mib_s\":%.1f,\"errors\":{",
            seconds, (uint64_t)stress->writes, (uint64_t)stress->write_failures, (uint64_t)stress->reads,

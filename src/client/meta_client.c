@@ -426,13 +426,14 @@ int meta_client_open(struct meta_client *client, const struct meta_credentials *
 
 int meta_client_close(struct meta_client *client, const struct meta_credentials *credentials,
                       uint64_t inode_id, uint64_t session_id, unsigned flags, uint64_t length,
-                      struct inode *inode)
+                      uint64_t truncate_version, struct inode *inode)
 {
     NEW_REQUEST(META_METHOD_CLOSE);
     request->inode_id = inode_id;
     request->session_id = session_id;
     request->flags = flags;
     request->length = length;
+    request->truncate_version = truncate_version;
     int status = call_for_inode(client, request, inode);
     free(request);
     return status;

@@ -104,16 +104,18 @@ int meta_client_create_file(struct meta_client *client,
                             const struct meta_credentials *credentials, uint64_t parent_id,
                             const char *name, uint32_t mode, unsigned flags,
                             uint64_t session_id, struct inode *inode);
-/* Opens an existing file: checks read/write permission; META_OPEN_WRITE records the
- * write session session_id (not 0), META_OPEN_TRUNCATE empties the file. */
+/* Opens an existing file, flags META_OPEN_MODE_* (meta/namespace.h): READ and WRITE
+ * check permission, WRITE records the write session session_id (not 0), TRUNCATE
+ * (with WRITE) empties the file. Read-only opens leave no trace on the server. */
 int meta_client_open(struct meta_client *client, const struct meta_credentials *credentials,
                      uint64_t inode_id, unsigned flags, uint64_t session_id, struct inode *inode);
-/* Ends a write session. META_CLOSE_LENGTH: length is the highest offset written
- * (adopted when larger, unless a truncate intervened); META_CLOSE_SYNC_LENGTH: the
- * length is made exact from storage. Returns the inode after the close. */
+/* Ends a write session. META_CLOSE_LENGTH: length is the highest offset written,
+ * adopted when larger and truncate_version is still the file's (the one the client
+ * last saw, i.e. no truncate intervened); META_CLOSE_SYNC_LENGTH: the length is made
+ * exact from storage. Returns the inode after the close. */
 int meta_client_close(struct meta_client *client, const struct meta_credentials *credentials,
                       uint64_t inode_id, uint64_t session_id, unsigned flags, uint64_t length,
-                      struct inode *inode);
+                      uint64_t truncate_version, struct inode *inode);
 /* Periodic length report of a write session: adopted when larger than the stored
  * length and truncate_version is still the file's (the one seen at open). */
 int meta_client_report_length(struct meta_client *client, const struct meta_credentials *credentials,

@@ -17,13 +17,11 @@
 #include "meta/meta_server.h"
 #include "mgmtd/cluster_records.h"
 
-static struct meta_storage_ops configured_storage;
-static bool storage_configured;
+static const struct meta_storage_factory *storage_factory;
 
-void meta_service_set_storage(const struct meta_storage_ops *ops)
+void meta_service_set_storage_factory(const struct meta_storage_factory *factory)
 {
-    storage_configured = ops != NULL;
-    configured_storage = ops ? *ops : (struct meta_storage_ops){0};
+    storage_factory = factory;
 }
 
 static void register_methods(struct meta_server *server)
@@ -69,7 +67,7 @@ static int meta_start(struct rpc_server *rpc_server, const void *config_pointer,
     pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
     pthread_cond_init(&server->wake, &attributes);
     pthread_condattr_destroy(&attributes);
-    meta_server_plug_storage(server, storage_configured ? &configured_storage : NULL);
+    meta_server_plug_storage(server, NULL);
     int status = kv_open_from_config(&config->kv, &server->store);
     if (status != 0) {
         log_error("cannot open the KV store: %s", chainfs_error_message(status));
@@ -127,7 +125,16 @@ static int join_cluster(struct meta_server *server)
     beat.on_routing_version = on_routing_version;
     beat.on_stop_serving = on_stop_serving;
     beat.context = server;
-    return heartbeat_client_start(&beat, &server->heartbeat);
+    status = heartbeat_client_start(&beat, &server->heartbeat);
+    if (status == 0 && storage_factory) {
+        struct meta_storage_ops ops = {0};
+        status = storage_factory->create(config->mgmtd, &ops);
+        if (status != 0)
+            log_error("cannot reach the storage service: %s", chainfs_error_message(status));
+        else
+            meta_server_plug_storage(server, &ops);
+    }
+    return status;
 }
 
 static int meta_started(void *state, const char *address)
@@ -149,6 +156,8 @@ static void meta_stop(void *state)
     if (!server)
         return;
     meta_background_stop(server);
+    if (storage_factory && server->storage_backend.context)
+        storage_factory->destroy(&server->storage_backend);
     heartbeat_client_stop(server->heartbeat);
     if (server->rpc)
         rpc_client_destroy(server->rpc);

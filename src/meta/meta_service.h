@@ -33,10 +33,20 @@ struct meta_config {
 /* The `chainfs meta` daemon description for daemon_main(). */
 extern const struct daemon_service meta_daemon_service;
 
-/* Storage adapter used by every meta server this process starts afterwards (the
- * adapter over src/client/storage_client). Its file_chains is ignored: meta maps
- * layouts to chains itself from routing info. Without one, sync of lengths answers
- * UNSUPPORTED and GC keeps removed files queued (their chunks cannot be deleted). */
-void meta_service_set_storage(const struct meta_storage_ops *ops);
+/* How a meta server gets at the storage service: create fills ops for a server whose
+ * mgmtd is at mgmtd_addresses (meta ignores ops->file_chains: it maps layouts to
+ * chains itself from its routing info); destroy releases them at stop. The `chainfs
+ * meta` command installs the adapter over src/client/storage_client
+ * (meta_storage_adapter.h); this library does not depend on it. */
+struct meta_storage_factory {
+    int (*create)(const char *mgmtd_addresses, struct meta_storage_ops *ops);
+    void (*destroy)(struct meta_storage_ops *ops);
+};
+
+/* Installs the factory used by every meta server this process starts afterwards
+ * (NULL: none). A standalone server (no mgmtd) and a server without a factory have
+ * no storage: sync of lengths answers UNSUPPORTED and removed files stay in the GC
+ * queue (their chunks cannot be deleted). */
+void meta_service_set_storage_factory(const struct meta_storage_factory *factory);
 
 #endif /* CHAINFS_META_META_SERVICE_H */

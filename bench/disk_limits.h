@@ -1,0 +1,26 @@
+/*
+ * disk_limits.h - what the disk and memory of this machine can do, measured in the
+ * same run as a storage benchmark: fio on a raw file with O_DIRECT in the benchmark's
+ * own directory (so on the disk the targets use), and memcpy bandwidth.
+ */
+#ifndef CHAINFS_BENCH_DISK_LIMITS_H
+#define CHAINFS_BENCH_DISK_LIMITS_H
+
+#include <stdint.h>
+
+struct fio_result {
+    double mib_per_second;
+    double iops;
+};
+
+/* Runs `fio` with O_DIRECT on file (created, size_mib MiB) for `seconds`:
+ * pattern "write", "read", "randread" or "randwrite", block bytes, queue depth.
+ * Returns 0, or -1 when fio is missing or its output has no figure. */
+int limit_fio(const char *file, uint64_t size_mib, const char *pattern, unsigned block_bytes,
+              unsigned depth, unsigned seconds, struct fio_result *result);
+
+/* Single-thread memcpy bandwidth with block_bytes blocks (beyond the caches for 1 MiB
+ * blocks over 64 MiB), in MiB/s. */
+double limit_memcpy_mib_s(unsigned block_bytes, double seconds);
+
+#endif /* CHAINFS_BENCH_DISK_LIMITS_H */
