@@ -9,8 +9,8 @@
  *   3. figures through one storage client in this process, each for --seconds:
  *      1 MiB chunk writes (3 and 1 replicas), 1 MiB chunk reads (batched calls),
  *      4 KiB random reads with 64 in flight per thread.
- * Writes land on 64 chunks per thread that are rewritten in turn, so the disk use is
- * bounded (threads x 64 MiB per replica). Storage runs with storage.sync=false unless
+ * Writes land on --chunks-per-thread 1 MiB chunks per thread (default 64) that are
+ * rewritten in turn, so the disk use is bounded (4 threads x 64 MiB per replica). Storage runs with storage.sync=false unless
  * --sync: fio runs without fsync as well.
  */
 #include "bench/storage_bench.h"
@@ -26,14 +26,14 @@
 #include "bench/machine_limits.h"
 #include "bench/storage_cluster.h"
 #include "chainfs/error.h"
-#include "client/storage_client.h"
+#include "client/storage_client_stack.h"
 #include "common/aligned_buffer.h"
 #include "common/bench_report.h"
 #include "common/clock.h"
 #include "common/log.h"
 
 #define CHUNK_BYTES (1u << 20)
-#define CHUNKS_PER_THREAD 64
+#define CHUNKS_PER_THREAD_MAX 1024
 #define THREADS 4
 #define LARGE_DEPTH 8  /* 1 MiB ios per call */
 #define SMALL_DEPTH 64 /* 4 KiB ios per call */
@@ -46,6 +46,8 @@ static const uint32_t single_chains[] = {11, 12, 13};
 struct bench_settings {
     bool json, sync, keep;
     unsigned seconds;
+    unsigned batch_items; /* storage client max_batch_items (0: its default) */
+    unsigned chunks_per_thread;
     const char *parent;
 };
 
@@ -58,6 +60,7 @@ struct worker {
     const uint32_t *chains;
     size_t chain_count;
     uint64_t inode;
+    uint64_t chunk_count; /* chunks 0 .. chunk_count - 1 of inode */
     uint64_t deadline;
     uint64_t bytes, ios, failures;
     int first_error;
@@ -89,7 +92,7 @@ static void *worker_main(void *argument)
     while (!deadline_expired(worker->deadline)) {
         for (size_t i = 0; i < depth; i++) {
             random ^= random << 13, random ^= random >> 7, random ^= random << 17;
-            uint64_t index = small ? random % CHUNKS_PER_THREAD : cursor++ % CHUNKS_PER_THREAD;
+            uint64_t index = small ? random % worker->chunk_count : cursor++ % worker->chunk_count;
             uint64_t offset = small ? ((random >> 20) % (CHUNK_BYTES / SMALL_BYTES)) * SMALL_BYTES : 0;
             ios[i] = chunk_io(worker, index, offset, length, buffers + i * length);
         }
@@ -120,14 +123,15 @@ struct work_result {
 /* Runs THREADS workers for `seconds`; each thread has its own inode (base + number). */
 static struct work_result run_workers(struct storage_client *client, enum work_mode mode,
                                       const uint32_t *chains, size_t chain_count, uint64_t inode_base,
-                                      unsigned seconds, const char *what)
+                                      const struct bench_settings *settings, const char *what)
 {
     struct worker workers[THREADS];
     uint64_t start = clock_now_ns();
     for (unsigned i = 0; i < THREADS; i++) {
         workers[i] = (struct worker){.client = client, .mode = mode, .chains = chains,
                                      .chain_count = chain_count, .inode = inode_base + i,
-                                     .deadline = deadline_after_ns((uint64_t)seconds * CLOCK_NS_PER_S)};
+                                     .chunk_count = settings->chunks_per_thread,
+                                     .deadline = deadline_after_ns((uint64_t)settings->seconds * CLOCK_NS_PER_S)};
         pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
     }
     uint64_t bytes = 0, ios = 0, failures = 0;
@@ -148,7 +152,7 @@ static struct work_result run_workers(struct storage_client *client, enum work_m
 
 /* Fills every chunk the read figures read: one pass of writes over all of them. */
 static int fill_chunks(struct storage_client *client, const uint32_t *chains, size_t chain_count,
-                       uint64_t inode_base)
+                       uint64_t inode_base, uint64_t chunk_count)
 {
     uint8_t *buffer = aligned_buffer_alloc(CHUNK_BYTES);
     if (!buffer)
@@ -157,10 +161,10 @@ static int fill_chunks(struct storage_client *client, const uint32_t *chains, si
     int status = CHAINFS_OK;
     for (unsigned t = 0; status == CHAINFS_OK && t < THREADS; t++) {
         struct worker owner = {.chains = chains, .chain_count = chain_count, .inode = inode_base + t};
-        struct storage_io ios[CHUNKS_PER_THREAD];
-        for (uint64_t index = 0; index < CHUNKS_PER_THREAD; index++)
+        struct storage_io ios[CHUNKS_PER_THREAD_MAX];
+        for (uint64_t index = 0; index < chunk_count; index++)
             ios[index] = chunk_io(&owner, index, 0, CHUNK_BYTES, buffer);
-        status = storage_client_write(client, ios, CHUNKS_PER_THREAD, deadline_after_ns(60 * CLOCK_NS_PER_S));
+        status = storage_client_write(client, ios, chunk_count, deadline_after_ns(60 * CLOCK_NS_PER_S));
     }
     aligned_buffer_free(buffer, CHUNK_BYTES);
     return status;
@@ -171,13 +175,18 @@ struct limits {
     double iperf3, memcpy_mib_s;
 };
 
-static void measure_limits(const char *dir, unsigned seconds, struct limits *limits)
+/* fio's file is as large as the chunks one replica of the figures touches (at least
+ * 64 MiB), so both spread over a similar stretch of the disk. */
+static void measure_limits(const char *dir, const struct bench_settings *settings, struct limits *limits)
 {
     char file[PATH_MAX];
     snprintf(file, sizeof(file), "%s/fio.raw", dir);
-    if (limit_fio(file, 1024, "write", CHUNK_BYTES, 16, seconds, &limits->seq_write) != 0 ||
-        limit_fio(file, 1024, "read", CHUNK_BYTES, 16, seconds, &limits->seq_read) != 0 ||
-        limit_fio(file, 1024, "randread", SMALL_BYTES, 64, seconds, &limits->random_read) != 0)
+    unsigned seconds = settings->seconds;
+    uint64_t size_mib = (uint64_t)THREADS * settings->chunks_per_thread * (CHUNK_BYTES >> 20);
+    size_mib = size_mib < 64 ? 64 : size_mib;
+    if (limit_fio(file, size_mib, "write", CHUNK_BYTES, 16, seconds, &limits->seq_write) != 0 ||
+        limit_fio(file, size_mib, "read", CHUNK_BYTES, 16, seconds, &limits->seq_read) != 0 ||
+        limit_fio(file, size_mib, "randread", SMALL_BYTES, 64, seconds, &limits->random_read) != 0)
         fprintf(stderr, "bench storage: fio failed; its limits print as 0\n");
     unlink(file);
     limits->iperf3 = limit_iperf3_loopback_mib_s(seconds);
@@ -201,7 +210,7 @@ static double min3(double a, double b, double c)
 static int measure(struct storage_client *client, const struct limits *limits,
                    const struct bench_settings *settings)
 {
-    unsigned s = settings->seconds;
+    const struct bench_settings *s = settings;
     bool json = settings->json;
     struct work_result result =
         run_workers(client, WORK_WRITE, replicated_chains, 3, 1000, s, "3-replica writes");
@@ -210,9 +219,9 @@ static int measure(struct storage_client *client, const struct limits *limits,
     result = run_workers(client, WORK_WRITE, single_chains, 3, 2000, s, "1-replica writes");
     report("write_1MiB_1replica", result.mib_per_second, "MiB/s", "fio_write_1MiB_qd16",
            limits->seq_write.mib_per_second, json);
-    int status = fill_chunks(client, single_chains, 3, 2000);
+    int status = fill_chunks(client, single_chains, 3, 2000, s->chunks_per_thread);
     if (status == CHAINFS_OK)
-        status = fill_chunks(client, replicated_chains, 3, 1000);
+        status = fill_chunks(client, replicated_chains, 3, 1000, s->chunks_per_thread);
     if (status != CHAINFS_OK) {
         fprintf(stderr, "bench storage: filling the chunks to read failed: %s\n", chainfs_error_name(status));
         return 1;
@@ -228,38 +237,6 @@ static int measure(struct storage_client *client, const struct limits *limits,
     report("randread_4KiB_qd64_1replica", result.ios_per_second, "IOPS", "fio_randread_4KiB_qd64",
            limits->random_read.iops, json);
     return 0;
-}
-
-/* Client side: rpc client, routing cache, storage client on the cluster. */
-struct bench_client {
-    struct rpc_client *rpc;
-    struct routing_cache *routing;
-    struct storage_client *client;
-};
-
-static int connect_client(struct bench_client *bench, const char *mgmtd)
-{
-    struct rpc_client_options rpc_options;
-    rpc_client_default_options(&rpc_options);
-    rpc_options.io_threads = 2;
-    int status = rpc_client_create(&rpc_options, &bench->rpc);
-    struct routing_cache_options cache_options = {.rpc = bench->rpc, .mgmtd_addresses = mgmtd,
-                                                  .refresh_interval_ns = CLOCK_NS_PER_S};
-    if (status == CHAINFS_OK)
-        status = routing_cache_create(&cache_options, &bench->routing);
-    struct storage_client_options options;
-    storage_client_default_options(&options);
-    if (status == CHAINFS_OK)
-        status = storage_client_create(&options, bench->rpc, bench->routing, &bench->client);
-    return status;
-}
-
-static void disconnect_client(struct bench_client *bench)
-{
-    storage_client_destroy(bench->client);
-    routing_cache_destroy(bench->routing);
-    if (bench->rpc)
-        rpc_client_destroy(bench->rpc);
 }
 
 static int create_chains(struct storage_cluster *cluster, struct routing_cache *routing)
@@ -279,7 +256,7 @@ static int create_chains(struct storage_cluster *cluster, struct routing_cache *
 
 static int parse_settings(int argc, char **argv, struct bench_settings *settings)
 {
-    *settings = (struct bench_settings){.seconds = 3, .parent = "/var/tmp"};
+    *settings = (struct bench_settings){.seconds = 3, .parent = "/var/tmp", .chunks_per_thread = 64};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             settings->json = true;
@@ -290,6 +267,14 @@ static int parse_settings(int argc, char **argv, struct bench_settings *settings
         } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
             settings->seconds = (unsigned)atoi(argv[++i]);
             if (settings->seconds < 1 || settings->seconds > 600)
+                return 2;
+        } else if (strcmp(argv[i], "--batch-items") == 0 && i + 1 < argc) {
+            settings->batch_items = (unsigned)atoi(argv[++i]);
+            if (settings->batch_items < 1 || settings->batch_items > STORAGE_BATCH_READ_ITEMS_MAX)
+                return 2;
+        } else if (strcmp(argv[i], "--chunks-per-thread") == 0 && i + 1 < argc) {
+            settings->chunks_per_thread = (unsigned)atoi(argv[++i]);
+            if (settings->chunks_per_thread < 1 || settings->chunks_per_thread > CHUNKS_PER_THREAD_MAX)
                 return 2;
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             settings->parent = argv[++i];
@@ -305,7 +290,8 @@ int storage_bench_main(int argc, char **argv)
     struct bench_settings settings;
     if (parse_settings(argc, argv, &settings) != 0) {
         fprintf(stderr, "usage: chainfs bench storage [--json] [--seconds S (1..600, default 3)] "
-                        "[--dir DIR (default /var/tmp)] [--sync] [--keep]\n");
+                        "[--dir DIR (default /var/tmp)] [--sync] [--keep] [--batch-items N]\n"
+                        "       [--chunks-per-thread N (1..1024, default 64)]\n");
         return 2;
     }
     log_set_level(LOG_LEVEL_WARN);
@@ -316,15 +302,19 @@ int storage_bench_main(int argc, char **argv)
         return 1;
     }
     struct limits limits;
-    measure_limits(dir, settings.seconds, &limits);
+    measure_limits(dir, &settings, &limits);
     struct storage_cluster cluster;
-    struct bench_client bench = {0};
+    struct storage_client_stack bench = {0};
+    struct storage_client_options options;
+    storage_client_default_options(&options);
+    if (settings.batch_items)
+        options.max_batch_items = settings.batch_items;
     int code = 1;
     if (storage_cluster_start(&cluster, dir, TARGETS_PER_NODE, settings.sync) == CHAINFS_OK) {
-        if (connect_client(&bench, cluster.mgmtd_address) == CHAINFS_OK &&
+        if (storage_client_stack_open(&bench, cluster.mgmtd_address, &options) == CHAINFS_OK &&
             create_chains(&cluster, bench.routing) == CHAINFS_OK)
             code = measure(bench.client, &limits, &settings);
-        disconnect_client(&bench);
+        storage_client_stack_close(&bench);
         storage_cluster_stop(&cluster);
     }
     if (settings.keep) {

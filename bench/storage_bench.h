@@ -3,7 +3,7 @@
  * against a local cluster (mgmtd + 3 storage processes, 3-replica and 1-replica chain
  * tables), each figure beside the disk/network/memory limit measured in the same run.
  *
- *   chainfs bench storage [--json] [--seconds S] [--dir DIR] [--sync] [--keep]
+ *   chainfs bench storage [--json] [--seconds S] [--dir DIR] [--sync] [--keep] [--batch-items N] [--chunks-per-thread N]
  */
 #ifndef CHAINFS_BENCH_STORAGE_BENCH_H
 #define CHAINFS_BENCH_STORAGE_BENCH_H

@@ -31,7 +31,7 @@
 #define STATUS_SLOTS 64
 
 struct stress {
-    struct storage_tool *tool;
+    struct storage_client_stack *tool;
     const struct storage_workload *workload;
     uint64_t deadline;
     atomic_uint_fast64_t *acked;     /* per chunk: last acknowledged generation */
@@ -203,7 +203,7 @@ static void print_result(struct stress *stress, double seconds, uint64_t mismatc
     fflush(stdout);
 }
 
-int storage_tool_stress(struct storage_tool *tool, const struct storage_workload *workload)
+int storage_tool_stress(struct storage_client_stack *tool, const struct storage_workload *workload)
 {
     struct stress stress = {.tool = tool, .workload = workload};
     unsigned thread_count = workload->writers + workload->readers;

@@ -33,40 +33,6 @@ static void print_usage(FILE *out)
             "--mgmtd defaults to $CHAINFS_MGMTD; sizes take K and M suffixes.\n");
 }
 
-int storage_tool_connect(struct storage_tool *tool, const char *mgmtd_addresses)
-{
-    memset(tool, 0, sizeof(*tool));
-    struct rpc_client_options rpc_options;
-    rpc_client_default_options(&rpc_options);
-    rpc_options.io_threads = 2;
-    int status = rpc_client_create(&rpc_options, &tool->rpc);
-    struct routing_cache_options cache_options = {.rpc = tool->rpc, .mgmtd_addresses = mgmtd_addresses,
-                                                  .refresh_interval_ns = CLOCK_NS_PER_S};
-    if (status == CHAINFS_OK)
-        status = routing_cache_create(&cache_options, &tool->routing);
-    if (status == CHAINFS_OK)
-        status = routing_cache_refresh(tool->routing);
-    struct storage_client_options options;
-    storage_client_default_options(&options);
-    if (status == CHAINFS_OK)
-        status = storage_client_create(&options, tool->rpc, tool->routing, &tool->client);
-    if (status != CHAINFS_OK) {
-        fprintf(stderr, "chainfs storage-tool: cannot reach the cluster at %s: %s\n", mgmtd_addresses,
-                chainfs_error_message(status));
-        storage_tool_disconnect(tool);
-    }
-    return status;
-}
-
-void storage_tool_disconnect(struct storage_tool *tool)
-{
-    storage_client_destroy(tool->client);
-    routing_cache_destroy(tool->routing);
-    if (tool->rpc)
-        rpc_client_destroy(tool->rpc);
-    memset(tool, 0, sizeof(*tool));
-}
-
 struct storage_io storage_workload_io(const struct storage_workload *workload, uint64_t index,
                                       void *buffer)
 {
@@ -136,61 +102,74 @@ bool storage_pattern_check(const uint8_t *buffer, size_t length, uint64_t inode,
 
 /* --- write / verify ------------------------------------------------------------- */
 
-static int write_chunks(struct storage_tool *tool, const struct storage_workload *workload)
+/* One io per chunk of the workload, each over its own slice of one data area. */
+struct workload_ios {
+    struct storage_io *ios;
+    uint8_t *data;
+    size_t data_length;
+};
+
+static bool workload_ios_create(const struct storage_workload *workload, struct workload_ios *set)
 {
-    size_t count = workload->chunks;
-    struct storage_io *ios = calloc(count, sizeof(*ios));
-    uint8_t *data = aligned_buffer_alloc(count * workload->length);
-    if (!ios || !data) {
-        free(ios);
-        aligned_buffer_free(data, count * workload->length);
+    set->data_length = workload->chunks * workload->length;
+    set->ios = calloc(workload->chunks, sizeof(*set->ios));
+    set->data = aligned_buffer_alloc(set->data_length);
+    if (!set->ios || !set->data) {
+        free(set->ios);
+        aligned_buffer_free(set->data, set->data_length);
+        fprintf(stderr, "chainfs storage-tool: out of memory\n");
+        return false;
+    }
+    for (size_t i = 0; i < workload->chunks; i++)
+        set->ios[i] = storage_workload_io(workload, i, set->data + i * workload->length);
+    return true;
+}
+
+static void workload_ios_destroy(struct workload_ios *set)
+{
+    free(set->ios);
+    aligned_buffer_free(set->data, set->data_length);
+}
+
+static int write_chunks(struct storage_client_stack *tool, const struct storage_workload *workload)
+{
+    struct workload_ios set;
+    if (!workload_ios_create(workload, &set))
         return 1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        uint8_t *buffer = data + i * workload->length;
-        storage_pattern_fill(buffer, workload->length, workload->inode, i, workload->generation);
-        ios[i] = storage_workload_io(workload, i, buffer);
-    }
+    for (size_t i = 0; i < workload->chunks; i++)
+        storage_pattern_fill(set.ios[i].buffer, workload->length, workload->inode, i, workload->generation);
     uint64_t start = clock_now_ns();
-    storage_client_write(tool->client, ios, count, 0);
+    storage_client_write(tool->client, set.ios, workload->chunks, 0);
     double seconds = (double)(clock_now_ns() - start) / 1e9;
     size_t failed = 0;
     int first_error = CHAINFS_OK;
-    for (size_t i = 0; i < count; i++)
-        if (ios[i].status != CHAINFS_OK) {
+    for (size_t i = 0; i < workload->chunks; i++)
+        if (set.ios[i].status != CHAINFS_OK) {
             failed++;
-            first_error = first_error ? first_error : ios[i].status;
+            first_error = first_error ? first_error : set.ios[i].status;
         }
     printf("{\"written\":%zu,\"failed\":%zu,\"first_error\":\"%s\",\"seconds\":%.3f}\n",
-           count - failed, failed, chainfs_error_name(first_error), seconds);
-    free(ios);
-    aligned_buffer_free(data, count * workload->length);
+           (size_t)workload->chunks - failed, failed, chainfs_error_name(first_error), seconds);
+    workload_ios_destroy(&set);
     return failed ? 1 : 0;
 }
 
-static int verify_chunks(struct storage_tool *tool, const struct storage_workload *workload)
+static int verify_chunks(struct storage_client_stack *tool, const struct storage_workload *workload)
 {
-    size_t count = workload->chunks;
-    struct storage_io *ios = calloc(count, sizeof(*ios));
-    uint8_t *data = aligned_buffer_alloc(count * workload->length);
-    if (!ios || !data) {
-        free(ios);
-        aligned_buffer_free(data, count * workload->length);
+    struct workload_ios set;
+    if (!workload_ios_create(workload, &set))
         return 1;
-    }
-    for (size_t i = 0; i < count; i++)
-        ios[i] = storage_workload_io(workload, i, data + i * workload->length);
-    storage_client_read(tool->client, ios, count, 0);
+    storage_client_read(tool->client, set.ios, workload->chunks, 0);
     size_t verified = 0, mismatched = 0, failed = 0;
     int first_error = CHAINFS_OK;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < workload->chunks; i++) {
+        const struct storage_io *io = &set.ios[i];
         uint64_t generation;
-        if (ios[i].status != CHAINFS_OK) {
+        if (io->status != CHAINFS_OK) {
             failed++;
-            first_error = first_error ? first_error : ios[i].status;
-        } else if (ios[i].bytes_done == workload->length &&
-                   storage_pattern_check(data + i * workload->length, workload->length,
-                                         workload->inode, i, &generation) &&
+            first_error = first_error ? first_error : io->status;
+        } else if (io->bytes_done == workload->length &&
+                   storage_pattern_check(io->buffer, workload->length, workload->inode, i, &generation) &&
                    generation == workload->generation) {
             verified++;
         } else {
@@ -199,14 +178,13 @@ static int verify_chunks(struct storage_tool *tool, const struct storage_workloa
     }
     printf("{\"verified\":%zu,\"mismatched\":%zu,\"failed\":%zu,\"first_error\":\"%s\"}\n", verified,
            mismatched, failed, chainfs_error_name(first_error));
-    free(ios);
-    aligned_buffer_free(data, count * workload->length);
-    return verified == count ? 0 : 1;
+    workload_ios_destroy(&set);
+    return verified == workload->chunks ? 0 : 1;
 }
 
 /* --- inspection --------------------------------------------------------------------- */
 
-static int dump_target(struct storage_tool *tool, uint64_t target_id)
+static int dump_target(struct storage_client_stack *tool, uint64_t target_id)
 {
     struct storage_chunk_record *records;
     size_t count;
@@ -227,7 +205,7 @@ static int dump_target(struct storage_tool *tool, uint64_t target_id)
     return 0;
 }
 
-static int space_info(struct storage_tool *tool)
+static int space_info(struct storage_client_stack *tool)
 {
     struct storage_target_info *targets;
     size_t count, unreachable;
@@ -247,7 +225,7 @@ static int space_info(struct storage_tool *tool)
     return 0;
 }
 
-static int last_chunk(struct storage_tool *tool, const struct storage_workload *workload)
+static int last_chunk(struct storage_client_stack *tool, const struct storage_workload *workload)
 {
     struct storage_last_chunk_reply reply;
     int status = storage_client_query_last_chunk(tool->client, workload->chains[0], workload->inode,
@@ -261,7 +239,7 @@ static int last_chunk(struct storage_tool *tool, const struct storage_workload *
     return 0;
 }
 
-static int remove_range(struct storage_tool *tool, const struct storage_workload *workload,
+static int remove_range(struct storage_client_stack *tool, const struct storage_workload *workload,
                         uint64_t first, uint64_t end)
 {
     uint64_t removed;
@@ -358,7 +336,7 @@ static bool parse_options(int argc, char **argv, struct tool_arguments *argument
     return ok;
 }
 
-static int run_command(struct storage_tool *tool, const char *command, struct tool_arguments *arguments)
+static int run_command(struct storage_client_stack *tool, const char *command, struct tool_arguments *arguments)
 {
     struct storage_workload *workload = &arguments->workload;
     bool needs_chains = strcmp(command, "dump") != 0 && strcmp(command, "space") != 0;
@@ -402,10 +380,14 @@ int command_storage_tool(int argc, char **argv)
     struct tool_arguments arguments = {0};
     if (!parse_options(argc - first, argv + first, &arguments))
         return 2;
-    struct storage_tool tool;
-    if (storage_tool_connect(&tool, mgmtd) != CHAINFS_OK)
+    struct storage_client_stack tool;
+    int status = storage_client_stack_open(&tool, mgmtd, NULL);
+    if (status != CHAINFS_OK) {
+        fprintf(stderr, "chainfs storage-tool: cannot reach the cluster at %s: %s\n", mgmtd,
+                chainfs_error_message(status));
         return 1;
+    }
     int code = run_command(&tool, command, &arguments);
-    storage_tool_disconnect(&tool);
+    storage_client_stack_close(&tool);
     return code;
 }

@@ -14,20 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client/storage_client.h"
+#include "client/storage_client_stack.h"
 
 #define STORAGE_TOOL_MAX_CHAINS 64
 #define STORAGE_PATTERN_HEADER 24
-
-struct storage_tool {
-    struct rpc_client *rpc;
-    struct routing_cache *routing;
-    struct storage_client *client;
-};
-
-/* Connects to the cluster whose mgmtd addresses are given. 0 or a status (printed). */
-int storage_tool_connect(struct storage_tool *tool, const char *mgmtd_addresses);
-void storage_tool_disconnect(struct storage_tool *tool);
 
 /* The chunks a workload touches: chunk i of inode lives on chains[i % chain_count]. */
 struct storage_workload {
@@ -56,6 +46,6 @@ bool storage_pattern_check(const uint8_t *buffer, size_t length, uint64_t inode,
                            uint64_t *generation);
 
 /* `chainfs storage-tool stress`: writers and readers on the workload at once. */
-int storage_tool_stress(struct storage_tool *tool, const struct storage_workload *workload);
+int storage_tool_stress(struct storage_client_stack *tool, const struct storage_workload *workload);
 
 #endif /* CHAINFS_CLI_STORAGE_TOOL_H */

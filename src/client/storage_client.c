@@ -102,6 +102,21 @@ void storage_client_get_stats(struct storage_client *client, struct storage_clie
     stats->routing_refreshes = atomic_load(&client->stats.routing_refreshes);
 }
 
+int storage_io_prepare(struct storage_io *io, bool write)
+{
+    io->bytes_done = 0;
+    io->version = 0;
+    io->chunk_length = 0;
+    io->crc = 0;
+    if ((io->length > 0 || write) && !io->buffer)
+        return CHAINFS_INVALID_ARGUMENT;
+    if (write && io->length == 0)
+        return CHAINFS_INVALID_ARGUMENT;
+    if (io->chunk_size == 0 || io->offset > io->chunk_size || io->length > io->chunk_size - io->offset)
+        return CHAINFS_INVALID_ARGUMENT;
+    return CHAINFS_OK;
+}
+
 uint64_t storage_client_deadline(const struct storage_client *client, uint64_t deadline)
 {
     return deadline ? deadline : deadline_after_ns(client->options.default_timeout_ns);

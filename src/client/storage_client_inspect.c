@@ -12,6 +12,23 @@
 #include "common/clock.h"
 #include "mgmtd/cluster_records.h"
 
+/* Appends item_count items (item_size bytes each) to the malloc'ed *array of *count;
+ * frees items either way. */
+static int append_items(void **array, size_t *count, void *items, size_t item_count, size_t item_size)
+{
+    uint8_t *grown = realloc(*array, (*count + item_count + 1) * item_size);
+    if (!grown) {
+        free(items);
+        return CHAINFS_NO_MEMORY;
+    }
+    if (item_count)
+        memcpy(grown + *count * item_size, items, item_count * item_size);
+    *array = grown;
+    *count += item_count;
+    free(items);
+    return CHAINFS_OK;
+}
+
 /* --- space info -------------------------------------------------------------------- */
 
 struct space_request {
@@ -28,17 +45,7 @@ static int append_targets(const struct rpc_call *call, struct storage_target_inf
     size_t node_count = 0;
     if (!storage_space_info_reply_decode(&reader, &node_targets, &node_count))
         return CHAINFS_MALFORMED;
-    struct storage_target_info *grown = realloc(*targets, (*count + node_count + 1) * sizeof(**targets));
-    if (!grown) {
-        free(node_targets);
-        return CHAINFS_NO_MEMORY;
-    }
-    if (node_count)
-        memcpy(grown + *count, node_targets, node_count * sizeof(*node_targets));
-    *targets = grown;
-    *count += node_count;
-    free(node_targets);
-    return CHAINFS_OK;
+    return append_items((void **)targets, count, node_targets, node_count, sizeof(*node_targets));
 }
 
 /* Starts SPACE_INFO on every storage node with an address. Returns how many. */
@@ -140,16 +147,9 @@ static int dump_page(struct storage_client *client, const char *address,
     free(message);
     if (status != CHAINFS_OK)
         return status;
-    struct storage_chunk_record *grown = realloc(*records, (*count + page_count + 1) * sizeof(**records));
-    if (!grown) {
-        free(page_records);
-        return CHAINFS_NO_MEMORY;
-    }
-    if (page_count)
-        memcpy(grown + *count, page_records, page_count * sizeof(*page_records));
-    *records = grown;
-    *count += page_count;
-    free(page_records);
+    status = append_items((void **)records, count, page_records, page_count, sizeof(*page_records));
+    if (status != CHAINFS_OK)
+        return status;
     if (*more && page_count == 0)
         return CHAINFS_MALFORMED; /* "more" without progress would loop forever */
     return CHAINFS_OK;

@@ -68,6 +68,11 @@ uint8_t *storage_client_take_message(struct wire_writer *writer, size_t *length)
 void storage_client_tag(const struct storage_client *client, const struct storage_write_ticket *ticket,
                         struct storage_client_tag *tag);
 
+/* Clears the results of an io and checks its request: CHAINFS_OK, or
+ * CHAINFS_INVALID_ARGUMENT for a range beyond the chunk size, a missing buffer, or (for
+ * writes) nothing to write. */
+int storage_io_prepare(struct storage_io *io, bool write);
+
 /* The final status of an io that never succeeded by its deadline. */
 static inline int storage_client_expired_status(int last_error)
 {

@@ -334,17 +334,6 @@ static size_t read_round(struct read_call *call, size_t count)
     return routed_count;
 }
 
-/* Checks an io before anything is sent; a bad one fails alone. */
-static int check_io(const struct storage_io *io)
-{
-    if (io->length > 0 && !io->buffer)
-        return CHAINFS_INVALID_ARGUMENT;
-    if (io->chunk_size == 0 || io->offset > io->chunk_size ||
-        io->length > io->chunk_size - io->offset)
-        return CHAINFS_INVALID_ARGUMENT;
-    return CHAINFS_OK;
-}
-
 static bool all_done(const struct read_progress *progress, size_t count)
 {
     for (size_t i = 0; i < count; i++)
@@ -371,11 +360,7 @@ int storage_client_read(struct storage_client *client, struct storage_io *ios, s
     if (!call.progress)
         return CHAINFS_NO_MEMORY;
     for (size_t i = 0; i < count; i++) {
-        ios[i].bytes_done = 0;
-        ios[i].version = 0;
-        ios[i].chunk_length = 0;
-        ios[i].crc = 0;
-        ios[i].status = check_io(&ios[i]);
+        ios[i].status = storage_io_prepare(&ios[i], false);
         call.progress[i].done = ios[i].status != CHAINFS_OK || ios[i].length == 0;
     }
     while (!all_done(call.progress, count)) {

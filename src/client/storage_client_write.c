@@ -223,14 +223,6 @@ static size_t write_round(struct write_call *call)
     return sent;
 }
 
-static int check_io(const struct storage_io *io)
-{
-    if (io->length == 0 || !io->buffer || io->chunk_size == 0 || io->offset > io->chunk_size ||
-        io->length > io->chunk_size - io->offset)
-        return CHAINFS_INVALID_ARGUMENT;
-    return CHAINFS_OK;
-}
-
 static bool all_done(const struct write_call *call)
 {
     for (size_t i = 0; i < call->count; i++)
@@ -251,11 +243,7 @@ int storage_client_write(struct storage_client *client, struct storage_io *ios, 
         return CHAINFS_NO_MEMORY;
     call_window_init(&call.window);
     for (size_t i = 0; i < count; i++) {
-        ios[i].bytes_done = 0;
-        ios[i].version = 0;
-        ios[i].chunk_length = 0;
-        ios[i].crc = 0;
-        ios[i].status = check_io(&ios[i]);
+        ios[i].status = storage_io_prepare(&ios[i], true);
         call.progress[i].done = ios[i].status != CHAINFS_OK;
     }
     while (!all_done(&call)) {

@@ -35,18 +35,9 @@ static bool fits_batch(const struct storage_read_batch *batch, const struct stor
            batch->bytes + item->length <= limits->max_bytes;
 }
 
-/* Batches in the order of their first read (batch.first holds that read's position
- * until lay_out_order replaces it). */
-static int compare_batches(const void *left, const void *right)
-{
-    size_t a = ((const struct storage_read_batch *)left)->first;
-    size_t b = ((const struct storage_read_batch *)right)->first;
-    return a < b ? -1 : (a > b ? 1 : 0);
-}
-
 /* Cuts the items, visited in target order, into batches: batch_of[position] is the
  * batch of item `position`; batches[].first is the position of each batch's first
- * item. A direct item gets a batch of its own and leaves the open batch open. */
+ * item (its smallest position). A direct item gets a batch of its own and leaves the open batch open. */
 static void cut_batches(const struct storage_read_plan_item *items, const size_t *by_target,
                         size_t count, const struct storage_read_plan_limits *limits,
                         struct storage_read_plan *plan, size_t *batch_of)
@@ -72,22 +63,27 @@ static void cut_batches(const struct storage_read_plan_item *items, const size_t
 }
 
 /* Orders the batches by their first read and lays out plan->order batch by batch,
- * each batch's reads in their original order. */
-static void lay_out_order(struct storage_read_plan *plan, size_t count, size_t *batch_of,
-                          size_t *cursor)
+ * each batch's reads in their original order. A batch's first read has its smallest
+ * position (cut_batches visits positions in ascending order within a target), so one
+ * walk over the positions meets every batch at its first read, in the wanted order.
+ * cursor and sorted have room for count entries. */
+static void lay_out_order(struct storage_read_plan *plan, size_t count, const size_t *batch_of,
+                          size_t *cursor, struct storage_read_batch *sorted)
 {
-    for (size_t b = 0; b < plan->batch_count; b++)
-        plan->batches[b].first = plan->batches[b].first * plan->batch_count + b; /* keep id */
-    qsort(plan->batches, plan->batch_count, sizeof(*plan->batches), compare_batches);
-    size_t next = 0;
-    for (size_t b = 0; b < plan->batch_count; b++) {
-        size_t id = plan->batches[b].first % plan->batch_count;
-        cursor[id] = next; /* where batch `id` (now at b) lays out its reads */
-        plan->batches[b].first = next;
-        next += plan->batches[b].count;
+    size_t next = 0, placed = 0;
+    for (size_t position = 0; position < count; position++) {
+        size_t batch = batch_of[position];
+        if (plan->batches[batch].first != position)
+            continue;
+        cursor[batch] = next;
+        sorted[placed] = plan->batches[batch];
+        sorted[placed].first = next;
+        next += sorted[placed].count;
+        placed++;
     }
     for (size_t position = 0; position < count; position++)
         plan->order[cursor[batch_of[position]]++] = position;
+    memcpy(plan->batches, sorted, plan->batch_count * sizeof(*sorted));
 }
 
 int storage_read_plan_build(const struct storage_read_plan_item *items, size_t count,
@@ -102,20 +98,22 @@ int storage_read_plan_build(const struct storage_read_plan_item *items, size_t c
     size_t *by_target = malloc(count * sizeof(*by_target));
     size_t *batch_of = malloc(count * sizeof(*batch_of));
     size_t *cursor = malloc(count * sizeof(*cursor));
+    struct storage_read_batch *sorted = malloc(count * sizeof(*sorted));
     plan->order = malloc(count * sizeof(*plan->order));
     plan->batches = malloc(count * sizeof(*plan->batches));
     int status = CHAINFS_NO_MEMORY;
-    if (by_target && batch_of && cursor && plan->order && plan->batches) {
+    if (by_target && batch_of && cursor && sorted && plan->order && plan->batches) {
         for (size_t i = 0; i < count; i++)
             by_target[i] = i;
         qsort_r(by_target, count, sizeof(*by_target), compare_by_target, (void *)items);
         cut_batches(items, by_target, count, limits, plan, batch_of);
-        lay_out_order(plan, count, batch_of, cursor);
+        lay_out_order(plan, count, batch_of, cursor, sorted);
         status = CHAINFS_OK;
     }
     free(by_target);
     free(batch_of);
     free(cursor);
+    free(sorted);
     if (status != CHAINFS_OK)
         storage_read_plan_free(plan);
     return status;

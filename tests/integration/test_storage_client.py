@@ -144,3 +144,19 @@ def test_bad_requests_fail_cleanly(cluster):
     holes = tool_json(cluster, "verify", "--chains", "1", "--inode", "13", "--chunks", "2",
                       "--chunk-size", CHUNK, "--length", "4096", expect=1)
     assert holes["mismatched"] == 2 and holes["failed"] == 0  # holes read as zeros, not errors
+
+
+def test_bench_storage_prints_json_figures_with_limits(tmp_path):
+    result = subprocess.run([chainfs_binary(), "bench", "storage", "--json", "--seconds", "1",
+                             "--chunks-per-thread", "2", "--dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = {f["figure"]: f for f in map(json.loads, result.stdout.splitlines())}
+    assert set(figures) == {"write_1MiB_3replica", "write_1MiB_1replica", "read_1MiB_1replica",
+                            "read_1MiB_3replica", "randread_4KiB_qd64_1replica"}, result.stdout
+    for figure in figures.values():
+        assert set(figure) == {"bench", "figure", "value", "unit", "limit", "limit_value", "ratio"}
+        assert figure["bench"] == "storage" and figure["value"] > 0 and figure["limit_value"] > 0
+        assert figure["ratio"] == pytest.approx(figure["value"] / figure["limit_value"], rel=0.01, abs=1e-3)
+    assert "ios failed" not in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == [], "the benchmark left its directory behind"

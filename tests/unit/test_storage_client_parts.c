@@ -239,6 +239,52 @@ static void plan_rejects_zero_limits_and_accepts_nothing(void **state)
     storage_read_plan_free(&plan);
 }
 
+/* Random plans keep every invariant: each read exactly once; one target per batch;
+ * limits kept (a lone read may exceed max_bytes); direct reads alone; reads in their
+ * original order inside a batch; batches in the order of their first read. */
+static void random_plans_keep_their_invariants(void **state)
+{
+    (void)state;
+    uint64_t random = 12345;
+    for (int round = 0; round < 200; round++) {
+        struct storage_read_plan_item items[300];
+        size_t count = (size_t)(round % 50) * 6 + 1;
+        for (size_t i = 0; i < count; i++) {
+            random ^= random << 13, random ^= random >> 7, random ^= random << 17;
+            items[i].target_id = random % 5 + 1;
+            items[i].length = (random >> 8) % 4 == 0 ? (random >> 16) % (1 << 20) : (random >> 16) % 8192;
+        }
+        struct storage_read_plan_limits limits = {.max_items = (size_t)(round % 7) + 1,
+                                                  .max_bytes = 65536, .direct_bytes = 32768};
+        struct storage_read_plan plan;
+        assert_int_equal(storage_read_plan_build(items, count, &limits, &plan), CHAINFS_OK);
+        bool seen[300] = {false};
+        size_t previous_first_read = 0;
+        for (size_t b = 0; b < plan.batch_count; b++) {
+            const struct storage_read_batch *batch = &plan.batches[b];
+            assert_true(batch->count >= 1 && batch->count <= limits.max_items);
+            assert_true(b == 0 || plan.order[batch->first] > previous_first_read);
+            previous_first_read = plan.order[batch->first];
+            uint64_t bytes = 0;
+            for (size_t i = 0; i < batch->count; i++) {
+                size_t position = plan.order[batch->first + i];
+                assert_false(seen[position]);
+                seen[position] = true;
+                assert_int_equal(items[position].target_id, batch->target_id);
+                assert_true(i == 0 || position > plan.order[batch->first + i - 1]);
+                if (items[position].length >= limits.direct_bytes)
+                    assert_int_equal(batch->count, 1);
+                bytes += items[position].length;
+            }
+            assert_int_equal(bytes, batch->bytes);
+            assert_true(batch->count == 1 || bytes <= limits.max_bytes);
+        }
+        for (size_t i = 0; i < count; i++)
+            assert_true(seen[i]);
+        storage_read_plan_free(&plan);
+    }
+}
+
 /* --- retry table -------------------------------------------------------------------- */
 
 struct retry_row {
@@ -356,6 +402,7 @@ int main(void)
         cmocka_unit_test(batches_respect_item_and_byte_limits),
         cmocka_unit_test(large_reads_travel_alone),
         cmocka_unit_test(plan_rejects_zero_limits_and_accepts_nothing),
+        cmocka_unit_test(random_plans_keep_their_invariants),
         cmocka_unit_test(retry_decisions_follow_the_table),
         cmocka_unit_test(backoff_doubles_caps_and_jitters),
         cmocka_unit_test(channels_hand_out_sequences_once),
