@@ -69,8 +69,17 @@ static void add_argument(struct cluster_process *process, const char *format, ..
     process->arguments[++process->count] = NULL;
 }
 
-static void add_setting(struct cluster_process *process, const char *setting)
+static void add_setting(struct cluster_process *process, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* "--set section.key=value", the setting formatted like printf. */
+static void add_setting(struct cluster_process *process, const char *format, ...)
 {
+    char setting[PATH_MAX + 64];
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(setting, sizeof(setting), format, arguments);
+    va_end(arguments);
     add_argument(process, "--set");
     add_argument(process, "%s", setting);
 }
@@ -82,27 +91,22 @@ static void service_process(struct cluster_process *process, const struct local_
     memset(process, 0, sizeof(*process));
     snprintf(process->name, sizeof(process->name), "%s", name);
     process->subcommand = subcommand;
-    char setting[PATH_MAX + 64];
-    snprintf(setting, sizeof(setting), "daemon.name=%s", name);
-    add_setting(process, setting);
-    snprintf(setting, sizeof(setting), "daemon.run_dir=%s", cluster->run);
-    add_setting(process, setting);
+    add_setting(process, "daemon.name=%s", name);
+    add_setting(process, "daemon.run_dir=%s", cluster->run);
 }
 
 /* kv.* settings of the shared store. */
 static void add_kv_settings(struct cluster_process *process, const struct local_cluster *cluster)
 {
-    char setting[PATH_MAX + 64];
     if (cluster->postgres) {
         add_setting(process, "kv.backend=postgres");
-        snprintf(setting, sizeof(setting), "kv.postgres_conninfo=%s", cluster->postgres);
-    } else {
-        add_setting(process, "kv.backend=lmdb");
-        snprintf(setting, sizeof(setting), "kv.lmdb_path=%s/kv", cluster->dir);
-        if (cluster->fast)
-            add_setting(process, "kv.durability=nosync"); /* tests: no fdatasync per commit */
+        add_setting(process, "kv.postgres_conninfo=%s", cluster->postgres);
+        return;
     }
-    add_setting(process, setting);
+    add_setting(process, "kv.backend=lmdb");
+    add_setting(process, "kv.lmdb_path=%s/kv", cluster->dir);
+    if (cluster->fast)
+        add_setting(process, "kv.durability=nosync"); /* tests: no fdatasync per commit */
 }
 
 /* Heartbeats every second (fast: 200 ms) and failure after 10 s (fast: 3 s): a local
@@ -119,29 +123,23 @@ static const char *fail_interval(const struct local_cluster *cluster)
 
 static void mgmtd_process(struct cluster_process *process, const struct local_cluster *cluster)
 {
-    char setting[128];
     service_process(process, cluster, "mgmtd", "mgmtd-1");
     add_setting(process, "mgmtd.node_id=1");
     add_kv_settings(process, cluster);
-    add_setting(process, cluster->fast ? "mgmtd.tick_interval=100ms" : "mgmtd.tick_interval=500ms");
-    snprintf(setting, sizeof(setting), "mgmtd.heartbeat_fail_interval=%s", fail_interval(cluster));
-    add_setting(process, setting);
+    add_setting(process, "mgmtd.tick_interval=%s", cluster->fast ? "100ms" : "500ms");
+    add_setting(process, "mgmtd.heartbeat_fail_interval=%s", fail_interval(cluster));
 }
 
 static void meta_process(struct cluster_process *process, const struct local_cluster *cluster,
                          unsigned index)
 {
-    char name[32], setting[256];
+    char name[32];
     snprintf(name, sizeof(name), "meta-%u", index + 1);
     service_process(process, cluster, "meta", name);
-    snprintf(setting, sizeof(setting), "meta.node_id=%u", LOCAL_META_FIRST_NODE + index);
-    add_setting(process, setting);
-    snprintf(setting, sizeof(setting), "meta.mgmtd=%s", cluster->mgmtd_address);
-    add_setting(process, setting);
-    snprintf(setting, sizeof(setting), "meta.heartbeat_interval=%s", heartbeat_interval(cluster));
-    add_setting(process, setting);
-    snprintf(setting, sizeof(setting), "meta.heartbeat_fail_interval=%s", fail_interval(cluster));
-    add_setting(process, setting);
+    add_setting(process, "meta.node_id=%u", LOCAL_META_FIRST_NODE + index);
+    add_setting(process, "meta.mgmtd=%s", cluster->mgmtd_address);
+    add_setting(process, "meta.heartbeat_interval=%s", heartbeat_interval(cluster));
+    add_setting(process, "meta.heartbeat_fail_interval=%s", fail_interval(cluster));
     if (cluster->fast)
         add_setting(process, "meta.gc_interval=200ms");
     add_kv_settings(process, cluster);
@@ -150,19 +148,14 @@ static void meta_process(struct cluster_process *process, const struct local_clu
 static void storage_process(struct cluster_process *process, const struct local_cluster *cluster,
                             unsigned index)
 {
-    char name[32], setting[PATH_MAX + 64];
+    char name[32];
     snprintf(name, sizeof(name), "storage-%u", index + 1);
     service_process(process, cluster, "storage", name);
-    snprintf(setting, sizeof(setting), "storage.node_id=%u", LOCAL_STORAGE_FIRST_NODE + index);
-    add_setting(process, setting);
-    snprintf(setting, sizeof(setting), "storage.mgmtd=%s", cluster->mgmtd_address);
-    add_setting(process, setting);
-    snprintf(setting, sizeof(setting), "storage.disks=%s/storage-%u/disk0", cluster->dir, index + 1);
-    add_setting(process, setting);
-    snprintf(setting, sizeof(setting), "storage.heartbeat_interval=%s", heartbeat_interval(cluster));
-    add_setting(process, setting);
-    snprintf(setting, sizeof(setting), "storage.heartbeat_fail_interval=%s", fail_interval(cluster));
-    add_setting(process, setting);
+    add_setting(process, "storage.node_id=%u", LOCAL_STORAGE_FIRST_NODE + index);
+    add_setting(process, "storage.mgmtd=%s", cluster->mgmtd_address);
+    add_setting(process, "storage.disks=%s/storage-%u/disk0", cluster->dir, index + 1);
+    add_setting(process, "storage.heartbeat_interval=%s", heartbeat_interval(cluster));
+    add_setting(process, "storage.heartbeat_fail_interval=%s", fail_interval(cluster));
     if (cluster->fast) {
         add_setting(process, "storage.routing_interval=200ms");
         add_setting(process, "storage.sync=false");
@@ -552,18 +545,26 @@ static int for_each_daemon(const struct local_cluster *cluster,
     return count;
 }
 
-static void stop_daemon(const struct local_cluster *cluster, const char *name, void *argument)
+/* SIGTERM to name (unless it is not running: then its stale files go). Returns its
+ * pid, or 0. */
+static pid_t signal_daemon(const struct local_cluster *cluster, const char *name)
 {
-    int *failures = argument;
     pid_t pid;
     if (run_dir_read_pid(cluster->run, name, &pid) != 0 || !process_alive(pid)) {
         printf("  %-10s not running (stale pid file removed)\n", name);
         run_dir_release_pid(cluster->run, name);
         run_dir_remove_address(cluster->run, name);
-        return;
+        return 0;
     }
     kill(pid, SIGTERM);
-    uint64_t deadline = deadline_after_ns(STOP_TIMEOUT_NS);
+    return pid;
+}
+
+/* Waits for a signalled daemon to exit; SIGKILL after the timeout. Returns 1 if it had
+ * to be killed. */
+static int wait_for_exit(const struct local_cluster *cluster, const char *name, pid_t pid,
+                         uint64_t deadline)
+{
     while (process_alive(pid) && !deadline_expired(deadline)) {
         waitpid(pid, NULL, WNOHANG); /* reaps it if it is our child */
         clock_sleep_ns(20 * CLOCK_NS_PER_MS);
@@ -574,10 +575,49 @@ static void stop_daemon(const struct local_cluster *cluster, const char *name, v
                (unsigned long long)(STOP_TIMEOUT_NS / CLOCK_NS_PER_S), (int)pid);
         run_dir_release_pid(cluster->run, name);
         run_dir_remove_address(cluster->run, name);
-        (*failures)++;
-        return;
+        return 1;
     }
     printf("  %-10s stopped (pid %d)\n", name, (int)pid);
+    return 0;
+}
+
+struct stop_batch {
+    int rank;           /* the kind being stopped now */
+    char names[64][64]; /* its processes, signalled */
+    pid_t pids[64];
+    int count;
+};
+
+static void signal_in_rank(const struct local_cluster *cluster, const char *name, void *argument)
+{
+    struct stop_batch *batch = argument;
+    if (stop_rank(name) != batch->rank || batch->count == 64)
+        return;
+    pid_t pid = signal_daemon(cluster, name);
+    if (pid == 0)
+        return;
+    snprintf(batch->names[batch->count], sizeof(batch->names[0]), "%s", name);
+    batch->pids[batch->count++] = pid;
+}
+
+/* Stops every daemon, kind by kind in stop order, the processes of one kind together.
+ * Returns how many had to be killed; *count says how many were found. */
+static int stop_all(const struct local_cluster *cluster, int *count)
+{
+    static struct stop_batch batch;
+    int failures = 0;
+    *count = 0;
+    for (int rank = 0; rank <= 4; rank++) {
+        batch.rank = rank;
+        batch.count = 0;
+        int found = for_each_daemon(cluster, signal_in_rank, &batch);
+        if (rank == 0)
+            *count = found;
+        uint64_t deadline = deadline_after_ns(STOP_TIMEOUT_NS);
+        for (int i = 0; i < batch.count; i++)
+            failures += wait_for_exit(cluster, batch.names[i], batch.pids[i], deadline);
+    }
+    return failures;
 }
 
 /* A mount whose daemon died leaves the kernel mount behind ("transport endpoint is
@@ -600,9 +640,10 @@ int command_down(int argc, char **argv)
     if (code >= 0)
         return code;
     recall_mountpoint(&cluster);
-    int failures = 0;
     printf("chainfs down: %s\n", cluster.dir);
-    if (for_each_daemon(&cluster, stop_daemon, &failures) == 0)
+    int count;
+    int failures = stop_all(&cluster, &count);
+    if (count == 0)
         printf("  nothing running\n");
     detach_stale_mount(&cluster);
     return failures ? 1 : 0;

@@ -195,9 +195,9 @@ static int cluster_close(void *context, uint64_t inode_id, uint64_t session_id, 
 {
     struct cluster_backend *cluster = context;
     struct inode inode;
-    (void)truncate_version; /* meta compares with the version the session was opened at */
     return META_CALL(cluster, meta_client_close(cluster->meta, &root_credentials, inode_id,
-                                                session_id, META_CLOSE_LENGTH, length, &inode));
+                                                session_id, META_CLOSE_LENGTH, length,
+                                                truncate_version, &inode));
 }
 
 static int cluster_statfs(void *context, struct chainfs_statfs *statfs)

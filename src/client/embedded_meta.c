@@ -141,7 +141,8 @@ static int embedded_remove_recursive(void *context, const struct meta_credential
                                      uint64_t parent_id, const char *name)
 {
     struct embedded_meta *meta = context;
-    return meta_remove_tree(meta->space, credentials, parent_id, name, NULL);
+    uint64_t removed;
+    return meta_remove_tree(meta->space, credentials, parent_id, name, &removed);
 }
 
 static int embedded_open(void *context, const struct meta_credentials *credentials,

@@ -32,6 +32,10 @@ void fuse_fill_stat(const struct chainfs_attributes *attributes, struct stat *st
 /* Replies an entry (lookup, create, mkdir, ...) with the daemon's timeouts. */
 void fuse_reply_attributes_entry(fuse_req_t request, const struct chainfs_attributes *attributes);
 
+/* The entry when status is 0, else the status. */
+void fuse_reply_entry_or_status(fuse_req_t request, int status,
+                                const struct chainfs_attributes *attributes);
+
 /* Replies a CHAINFS_* status as its errno. */
 void fuse_reply_status(fuse_req_t request, int status);
 

@@ -141,10 +141,7 @@ void fuse_op_mknod(fuse_req_t request, fuse_ino_t parent, const char *name, mode
                                 O_RDONLY | O_EXCL, &file, &attributes);
     if (status == 0)
         status = chainfs_close(file);
-    if (status != 0)
-        fuse_reply_status(request, status);
-    else
-        fuse_reply_attributes_entry(request, &attributes);
+    fuse_reply_entry_or_status(request, status, &attributes);
 }
 
 void fuse_op_mkdir(fuse_req_t request, fuse_ino_t parent, const char *name, mode_t mode)
@@ -156,10 +153,7 @@ void fuse_op_mkdir(fuse_req_t request, fuse_ino_t parent, const char *name, mode
     struct chainfs_attributes attributes;
     fuse_request_credentials(request, &credentials);
     int status = chainfs_mkdir(daemon->client, &credentials, parent, name, mode & 07777, &attributes);
-    if (status != 0)
-        fuse_reply_status(request, status);
-    else
-        fuse_reply_attributes_entry(request, &attributes);
+    fuse_reply_entry_or_status(request, status, &attributes);
 }
 
 void fuse_op_symlink(fuse_req_t request, const char *target, fuse_ino_t parent, const char *name)
@@ -175,10 +169,7 @@ void fuse_op_symlink(fuse_req_t request, const char *target, fuse_ino_t parent, 
     struct chainfs_attributes attributes;
     fuse_request_credentials(request, &credentials);
     int status = chainfs_symlink(daemon->client, &credentials, parent, name, target, &attributes);
-    if (status != 0)
-        fuse_reply_status(request, status);
-    else
-        fuse_reply_attributes_entry(request, &attributes);
+    fuse_reply_entry_or_status(request, status, &attributes);
 }
 
 void fuse_op_readlink(fuse_req_t request, fuse_ino_t inode)
@@ -207,10 +198,7 @@ void fuse_op_link(fuse_req_t request, fuse_ino_t inode, fuse_ino_t new_parent, c
     struct chainfs_attributes attributes;
     fuse_request_credentials(request, &credentials);
     int status = chainfs_link(daemon->client, &credentials, inode, new_parent, new_name, &attributes);
-    if (status != 0)
-        fuse_reply_status(request, status);
-    else
-        fuse_reply_attributes_entry(request, &attributes);
+    fuse_reply_entry_or_status(request, status, &attributes);
 }
 
 void fuse_op_unlink(fuse_req_t request, fuse_ino_t parent, const char *name)

@@ -73,3 +73,12 @@ void fuse_reply_status(fuse_req_t request, int status)
     int error = chainfs_error_to_errno(status);
     fuse_reply_err(request, error ? error : EIO);
 }
+
+void fuse_reply_entry_or_status(fuse_req_t request, int status,
+                                const struct chainfs_attributes *attributes)
+{
+    if (status != 0)
+        fuse_reply_status(request, status);
+    else
+        fuse_reply_attributes_entry(request, attributes);
+}

@@ -480,13 +480,13 @@ def test_sqlite_database(work):
     connection.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, payload BLOB)")
     with connection:
         connection.executemany("INSERT INTO items (name, payload) VALUES (?, ?)",
-                               (("item%d" % i, pattern(i % 5000, i)) for i in range(3000)))
+                               (("item%d" % i, pattern(i % 2000, i)) for i in range(1200)))
     with connection:
         connection.execute("DELETE FROM items WHERE id % 3 = 0")
         connection.execute("CREATE INDEX by_name ON items (name)")
     connection.execute("VACUUM")
     assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert connection.execute("SELECT COUNT(*) FROM items").fetchone() == (2000,)
+    assert connection.execute("SELECT COUNT(*) FROM items").fetchone() == (800,)
     connection.close()
     reopened = sqlite3.connect(str(path))
     assert reopened.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -506,11 +506,12 @@ def test_unsupported_calls_answer_cleanly(work):
     with pytest.raises(OSError) as refused:
         os.mknod(work / "fifo", stat.S_IFIFO | 0o600)
     assert refused.value.errno == errno.EPERM
-    # fallocate is not supported; posix_fallocate falls back to writing zeros
+    # fallocate is not supported; posix_fallocate falls back to writing zeros (one
+    # byte per block: keep the range small), here across a chunk boundary
     with open(path, "r+b") as out:
-        os.posix_fallocate(out.fileno(), 0, 3 * CHUNK)
-    assert path.stat().st_size == 3 * CHUNK
-    assert path.read_bytes() == b"x" + bytes(3 * CHUNK - 1)
+        os.posix_fallocate(out.fileno(), CHUNK - 4096, 8192)
+    assert path.stat().st_size == CHUNK + 4096
+    assert path.read_bytes() == b"x" + bytes(CHUNK + 4095)
 
 
 def test_statfs(cluster):
@@ -527,16 +528,19 @@ def test_everything_is_present_after_down_and_up(cluster, work):
     (work / "kept-dir" / "deeper").mkdir(parents=True)
 
     def fingerprint():
+        """Type, mode, size and links of everything; the content of every file but
+        nine in ten of the small extracted ones (read time)."""
         entries = {}
         for root, directories, files in os.walk(cluster.mount):
-            if "3fs-virt" in root:
-                continue
             for name in directories + files:
                 path = Path(root) / name
                 info = os.lstat(path)
                 kind = stat.S_IFMT(info.st_mode)
+                sampled = ("/source/" not in str(path) or not name.endswith(".txt")
+                           or name.endswith("0.txt"))
                 content = (os.readlink(path) if stat.S_ISLNK(info.st_mode)
-                           else digest_of(path) if stat.S_ISREG(info.st_mode) else None)
+                           else digest_of(path) if stat.S_ISREG(info.st_mode) and sampled
+                           else None)
                 entries[str(path.relative_to(cluster.mount))] = (
                     kind, stat.S_IMODE(info.st_mode), info.st_size if kind != stat.S_IFDIR else 0,
                     info.st_nlink if kind == stat.S_IFREG else 0, content)
