@@ -69,10 +69,9 @@ void chainfs_client_default_options(struct chainfs_client_options *options);
 int chainfs_client_connect(const struct chainfs_client_options *options,
                            struct chainfs_client **client);
 
-/* Reports the lengths of files still open for write, ends the client session and
- * frees the client. Close every chainfs_file first: one left open is not freed and
- * must not be used afterwards (its write session ends when mgmtd declares this client
- * gone). NULL accepted. */
+/* Closes the files still open (final length reports, end of their write sessions),
+ * ends the client session and frees the client. No call may be in progress, and no
+ * chainfs_file may be used afterwards. NULL accepted. */
 void chainfs_client_disconnect(struct chainfs_client *client);
 
 /* The client id this client uses (from the options or generated). */

@@ -163,16 +163,17 @@ int chainfs_client_connect(const struct chainfs_client_options *options,
     return 0;
 }
 
-/* Closes what chainfs_close was not called for (a crashed FUSE request path). */
+/* Closes what chainfs_close was not called for (a mount ended while programs still
+ * had files open): their final lengths are reported and their sessions end. */
 static void close_leftover_files(struct chainfs_client *client)
 {
-    for (size_t i = 0; i < OPEN_INODE_BUCKETS; i++) {
-        for (struct open_inode *open = client->buckets[i]; open; open = open->next) {
-            pthread_mutex_lock(&open->lock);
-            if (open->writers > 0)
-                file_report_length(client, open, open->report_session);
-            pthread_mutex_unlock(&open->lock);
-        }
+    for (;;) {
+        pthread_mutex_lock(&client->table_lock);
+        struct chainfs_file *file = client->files;
+        pthread_mutex_unlock(&client->table_lock);
+        if (!file)
+            return;
+        chainfs_close(file);
     }
 }
 
@@ -182,16 +183,7 @@ void chainfs_client_disconnect(struct chainfs_client *client)
         return;
     length_reporter_stop(client);
     if (client->backend.meta)
-        close_leftover_files(client);
-    for (size_t i = 0; i < OPEN_INODE_BUCKETS; i++) {
-        while (client->buckets[i]) {
-            struct open_inode *open = client->buckets[i];
-            client->buckets[i] = open->next;
-            pthread_mutex_destroy(&open->lock);
-            free(open->chain_ids);
-            free(open);
-        }
-    }
+        close_leftover_files(client); /* which frees every open inode with its last file */
     client_session_stop(client);
     if (client->backend.meta)
         client->backend.meta->destroy(client->backend.meta_context);

@@ -44,6 +44,7 @@ struct chainfs_file {
     bool writable;
     bool append;
     uint64_t session_id;
+    struct chainfs_file *previous, *next; /* client->files (under the table lock) */
 };
 
 struct chainfs_client {
@@ -54,6 +55,7 @@ struct chainfs_client {
 
     pthread_mutex_t table_lock;
     struct open_inode *buckets[OPEN_INODE_BUCKETS];
+    struct chainfs_file *files; /* every file not closed yet */
 
     /* periodic length reports */
     pthread_t reporter;

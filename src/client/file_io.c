@@ -63,6 +63,12 @@ static int make_file(struct chainfs_client *client, const struct inode *inode, i
         file->inode->report_session = session_id;
         pthread_mutex_unlock(&file->inode->lock);
     }
+    pthread_mutex_lock(&client->table_lock);
+    file->next = client->files;
+    if (client->files)
+        client->files->previous = file;
+    client->files = file;
+    pthread_mutex_unlock(&client->table_lock);
     *result = file;
     return 0;
 }
@@ -295,6 +301,14 @@ int chainfs_close(struct chainfs_file *file)
     struct chainfs_client *client = file->client;
     struct open_inode *open = file->inode;
     int status = 0;
+    pthread_mutex_lock(&client->table_lock);
+    if (file->previous)
+        file->previous->next = file->next;
+    else
+        client->files = file->next;
+    if (file->next)
+        file->next->previous = file->previous;
+    pthread_mutex_unlock(&client->table_lock);
     if (file->writable) {
         pthread_mutex_lock(&open->lock);
         uint64_t length = open->length;

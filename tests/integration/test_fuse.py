@@ -355,35 +355,55 @@ def test_virtual_rm_rf_removes_a_tree_on_the_server(cluster, work):
     assert "3fs-virt" not in os.listdir(cluster.mount)  # hidden from walkers
 
 
-@pytest.fixture
-def embedded_mount(tmp_path):
-    """`chainfs mount --embedded`: the FUSE daemon over an in-process file system, here
-    with long kernel cache timeouts (so a test sees what the daemon tells the kernel)."""
-    mountpoint = tmp_path / "mnt"
-    mountpoint.mkdir()
-    log = tmp_path / "mount.log"
-    with open(log, "w") as output:
-        process = subprocess.Popen(
-            [chainfs_binary(), "mount", "--embedded", str(tmp_path / "data"), "--chunk-size",
-             "65536", "--stripe", "3", "--chains", "5", "--entry-timeout", "60",
-             "--attr-timeout", "60", str(mountpoint)], stdout=output, stderr=subprocess.STDOUT)
-    try:
+class EmbeddedMount:
+    """`chainfs mount --embedded`: the FUSE daemon over an in-process file system, with
+    long kernel cache timeouts (so a test sees what the daemon tells the kernel) and no
+    periodic length reports (so a test sees the reports of flush, close and exit)."""
+
+    def __init__(self, directory):
+        self.data = directory / "data"
+        self.mountpoint = directory / "mnt"
+        self.mountpoint.mkdir(exist_ok=True)
+        self.log = directory / "mount.log"
+        self.process = None
+
+    def start(self):
+        with open(self.log, "a") as output:
+            self.process = subprocess.Popen(
+                [chainfs_binary(), "mount", "--embedded", str(self.data), "--chunk-size",
+                 "65536", "--stripe", "3", "--chains", "5", "--entry-timeout", "60",
+                 "--attr-timeout", "60", "--length-report-ms", "3600000", str(self.mountpoint)],
+                stdout=output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
-        while not os.path.ismount(mountpoint) and time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
+        while not os.path.ismount(self.mountpoint) and time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
             time.sleep(0.05)
-        assert os.path.ismount(mountpoint), log.read_text()
-        yield mountpoint
-    finally:
-        process.send_signal(signal.SIGTERM)  # a clean unmount
-        assert process.wait(30) == 0, log.read_text()
-        assert not os.path.ismount(mountpoint)
-        text = log.read_text()
+        assert os.path.ismount(self.mountpoint), self.log.read_text()
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)  # a clean unmount
+        assert self.process.wait(30) == 0, self.log.read_text()
+        assert not os.path.ismount(self.mountpoint)
+        text = self.log.read_text()
         for mark in SANITIZER_MARKS:
             assert mark not in text, text[-4000:]
 
 
-def test_embedded_mount_rm_rf_tells_the_kernel(embedded_mount):
+@pytest.fixture
+def embedded(tmp_path):
+    mount = EmbeddedMount(tmp_path)
+    mount.start()
+    try:
+        yield mount
+    finally:
+        if mount.process.poll() is None:
+            mount.stop()
+        elif os.path.ismount(mount.mountpoint):  # the daemon died: detach its mount
+            subprocess.run(["umount", "-l", str(mount.mountpoint)], check=False)
+
+
+def test_embedded_mount_rm_rf_tells_the_kernel(embedded):
+    embedded_mount = embedded.mountpoint
     tree = embedded_mount / "tree"
     (tree / "a" / "b").mkdir(parents=True)
     (tree / "a" / "b" / "f").write_bytes(pattern(200000, 9))  # striped: 64 KiB chunks
@@ -395,6 +415,23 @@ def test_embedded_mount_rm_rf_tells_the_kernel(embedded_mount):
         time.sleep(0.05)
     assert not tree.exists()
     assert os.listdir(embedded_mount) == []
+
+
+def test_signal_with_a_file_open_reports_its_length(embedded):
+    """SIGTERM while a program still writes: the daemon unmounts, and closing the client
+    reports the final length of the open file (no leak, no lost length)."""
+    data = pattern(5 * 65536 + 123, 11)
+    writer = open(embedded.mountpoint / "open-file", "wb")
+    writer.write(data)
+    writer.flush()  # write(2)s, no close: no flush, and periodic reports are off here
+    embedded.stop()  # so only the daemon's exit can report the length
+    try:
+        writer.close()
+    except OSError:
+        pass  # the mount is gone
+    embedded.start()
+    assert (embedded.mountpoint / "open-file").stat().st_size == len(data)
+    assert (embedded.mountpoint / "open-file").read_bytes() == data
 
 
 def as_nobody(*command):
