@@ -10,6 +10,7 @@ int command_node(int argc, char **argv);
 int command_mgmtd(int argc, char **argv);
 int command_meta(int argc, char **argv);
 int command_meta_tool(int argc, char **argv);
+int command_meta_check(int argc, char **argv);
 int command_storage(int argc, char **argv);
 int command_admin(int argc, char **argv);
 int command_ping(int argc, char **argv);

@@ -21,6 +21,7 @@ static const struct subcommand subcommands[] = {
     {"mgmtd", command_mgmtd, "the cluster manager daemon"},
     {"meta", command_meta, "a metadata server (the namespace on the KV store)"},
     {"meta-tool", command_meta_tool, "one metadata operation through the meta client (JSON out)"},
+    {"meta-check", command_meta_check, "offline consistency check of a namespace on its KV store"},
     {"storage", command_storage, "a storage node: chunk engines, CRAQ replication, recovery"},
     {"admin", command_admin, "operate a cluster through its primary mgmtd"},
     {"node", command_node, "a bare chainfs daemon: the shared scaffolding with the system service"},

@@ -9,6 +9,7 @@
  * does after a lost reply); every answer is printed.
  */
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "chainfs/error.h"
 #include "cli/commands.h"
 #include "client/meta_client.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 struct tool {
@@ -198,6 +200,125 @@ static int create_many(struct tool *tool, const char *directory, const char *pre
     return status;
 }
 
+/* --- stress: random namespace changes from many threads ---------------------------- */
+
+struct stress_thread {
+    struct tool *tool;
+    const char *directory;
+    uint64_t deadline;
+    unsigned seed;
+    long operations;
+    long succeeded;
+    long unexpected;
+    int last_unexpected;
+};
+
+/* A random path below the directory: one or two of 6 names deep. */
+static void random_path(struct stress_thread *thread, char *path, size_t capacity)
+{
+    int first = rand_r(&thread->seed) % 6, second = rand_r(&thread->seed) % 6;
+    if (rand_r(&thread->seed) % 2)
+        snprintf(path, capacity, "%s/n%d", thread->directory, first);
+    else
+        snprintf(path, capacity, "%s/n%d/n%d", thread->directory, first, second);
+}
+
+/* What a namespace operation may answer in a race with others: not a failure. */
+static bool expected_status(int status)
+{
+    switch (status) {
+    case 0: case CHAINFS_NOT_FOUND: case CHAINFS_EXISTS: case CHAINFS_NOT_EMPTY:
+    case CHAINFS_NOT_DIRECTORY: case CHAINFS_IS_DIRECTORY: case CHAINFS_INVALID_ARGUMENT:
+    case CHAINFS_NOT_PERMITTED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int stress_once(struct stress_thread *thread)
+{
+    struct tool *tool = thread->tool;
+    char path[512], other[512], name[META_NAME_MAX + 1], other_name[META_NAME_MAX + 1];
+    uint64_t parent, other_parent;
+    struct inode inode;
+    random_path(thread, path, sizeof(path));
+    int status = parent_of(tool, path, &parent, name);
+    if (status != 0)
+        return status;
+    switch (rand_r(&thread->seed) % 7) {
+    case 0:
+        return meta_client_create_file(tool->client, &tool->credentials, parent, name, 0644, 0, 0,
+                                       &inode);
+    case 1:
+        return meta_client_mkdir(tool->client, &tool->credentials, parent, name, 0755, &inode);
+    case 2:
+        return meta_client_unlink(tool->client, &tool->credentials, parent, name);
+    case 3:
+        return meta_client_rmdir(tool->client, &tool->credentials, parent, name);
+    case 4:
+        status = meta_client_stat_path(tool->client, &tool->credentials, path, false, &inode);
+        random_path(thread, other, sizeof(other));
+        if (status == 0)
+            status = parent_of(tool, other, &other_parent, other_name);
+        return status == 0 ? meta_client_link(tool->client, &tool->credentials, inode.id,
+                                              other_parent, other_name, &inode)
+                           : status;
+    default: {
+        random_path(thread, other, sizeof(other));
+        status = parent_of(tool, other, &other_parent, other_name);
+        unsigned flags = rand_r(&thread->seed) % 4 == 0 ? META_RENAME_EXCHANGE : 0;
+        return status == 0 ? meta_client_rename(tool->client, &tool->credentials, parent, name,
+                                                other_parent, other_name, flags)
+                           : status;
+    }
+    }
+}
+
+static void *stress_main(void *argument)
+{
+    struct stress_thread *thread = argument;
+    while (clock_now_ns() < thread->deadline) {
+        int status = stress_once(thread);
+        thread->operations++;
+        thread->succeeded += status == 0;
+        if (!expected_status(status)) {
+            thread->unexpected++;
+            thread->last_unexpected = status;
+        }
+    }
+    return NULL;
+}
+
+/* Random create/mkdir/unlink/rmdir/link/rename in a small tree for seconds. */
+static int stress(struct tool *tool, const char *directory, double seconds, int threads)
+{
+    if (threads < 1 || threads > 64 || seconds <= 0 || seconds > 600)
+        return CHAINFS_INVALID_ARGUMENT;
+    struct stress_thread work[64];
+    pthread_t ids[64];
+    uint64_t deadline = clock_now_ns() + (uint64_t)(seconds * 1e9);
+    int started = 0;
+    for (int i = 0; i < threads; i++) {
+        work[i] = (struct stress_thread){tool, directory, deadline, (unsigned)(clock_now_ns() + i), 0, 0, 0, 0};
+        if (pthread_create(&ids[i], NULL, stress_main, &work[i]) == 0)
+            started++;
+    }
+    long operations = 0, succeeded = 0, unexpected = 0;
+    int last = 0;
+    for (int i = 0; i < started; i++) {
+        pthread_join(ids[i], NULL);
+        operations += work[i].operations;
+        succeeded += work[i].succeeded;
+        unexpected += work[i].unexpected;
+        if (work[i].unexpected)
+            last = work[i].last_unexpected;
+    }
+    printf("{\"operations\":%ld,\"succeeded\":%ld,\"unexpected\":%ld,\"last_unexpected\":\"%s\"}\n",
+           operations, succeeded, unexpected, last ? chainfs_error_message(last) : "");
+    return unexpected ? CHAINFS_INTERNAL : 0;
+}
+
 static int run_op(struct tool *tool, int argc, char **argv)
 {
     const char *op = argv[0];
@@ -215,6 +336,21 @@ static int run_op(struct tool *tool, int argc, char **argv)
         request->method = META_METHOD_STAT;
         request->inode_id = strtoull(argv[1], NULL, 10);
         status = send_request(tool, request);
+    } else if (OP("open-write", 2)) {
+        request->method = META_METHOD_OPEN;
+        request->flags = META_OPEN_MODE_WRITE;
+        request->session_id = strtoull(argv[2], NULL, 10);
+        status = inode_of(tool, argv[1], true, &request->inode_id);
+        status = status == 0 ? send_request(tool, request) : (print_result(status, request, NULL), status);
+    } else if (OP("report", 3)) {
+        request->method = META_METHOD_REPORT_LENGTH;
+        request->session_id = strtoull(argv[2], NULL, 10);
+        request->length = strtoull(argv[3], NULL, 10);
+        struct inode inode;
+        status = meta_client_stat_path(tool->client, &tool->credentials, argv[1], true, &inode);
+        request->inode_id = inode.id;
+        request->truncate_version = inode.truncate_version;
+        status = status == 0 ? send_request(tool, request) : (print_result(status, request, NULL), status);
     } else if (OP("sync", 1)) {
         request->method = META_METHOD_SYNC_LENGTH;
         status = inode_of(tool, argv[1], true, &request->inode_id);
@@ -279,6 +415,8 @@ static int run_op(struct tool *tool, int argc, char **argv)
                                                .table_id = (uint32_t)strtoul(argv[4], NULL, 0)};
         status = inode_of(tool, argv[1], true, &request->inode_id);
         status = status == 0 ? send_request(tool, request) : (print_result(status, request, NULL), status);
+    } else if (OP("stress", 3)) {
+        status = stress(tool, argv[1], strtod(argv[2], NULL), atoi(argv[3]));
     } else if (OP("create-many", 3)) {
         status = create_many(tool, argv[1], argv[2], strtol(argv[3], NULL, 10));
     } else {
@@ -296,11 +434,13 @@ static void usage(void)
     fprintf(stderr,
             "usage: chainfs meta-tool --servers HOST:PORT[,...] [--uid U] [--gid G] [--groups G,..]\n"
             "                         [--client-id C] [--request-id N] [--repeat K] OP ARGS...\n"
-            "ops: stat P | lstat P | stat-id ID | sync P | create P MODE | create-excl P MODE | mkdir P MODE |\n"
-            "     mkdirs P MODE | symlink TARGET P | readlink P | link P NEW | unlink P |\n"
-            "     rmdir P | rmr P | rename P NEW | rename-noreplace P NEW | exchange P Q |\n"
-            "     ls P | chmod MODE P | truncate P SIZE | statfs | realpath P |\n"
-            "     set-layout DIR CHUNK_SIZE STRIPE TABLE | create-many DIR PREFIX COUNT\n");
+            "ops: stat P | lstat P | stat-id ID | open-write P SESSION |\n"
+            "     report P SESSION LENGTH | sync P | create P MODE | create-excl P MODE |\n"
+            "     mkdir P MODE | mkdirs P MODE | symlink TARGET P | readlink P | link P NEW |\n"
+            "     unlink P | rmdir P | rmr P | rename P NEW | rename-noreplace P NEW |\n"
+            "     exchange P Q | ls P | chmod MODE P | truncate P SIZE | statfs | realpath P |\n"
+            "     set-layout DIR CHUNK_SIZE STRIPE TABLE | create-many DIR PREFIX COUNT |\n"
+            "     stress DIR SECONDS THREADS\n");
 }
 
 static void parse_groups(struct meta_credentials *credentials, char *text)

@@ -134,10 +134,20 @@ static bool worth_failover(int status)
            status == CHAINFS_RETRY_EXHAUSTED;
 }
 
-/* The server of attempt `attempt`, or false if there is none. */
+/* Each thread starts at its own place in the list, so the threads of one process
+ * spread over the servers; failover moves every thread on by one. */
+static atomic_size_t threads_seen;
+static __thread size_t thread_offset;
+static __thread bool thread_offset_set;
+
+/* The server this thread calls now, or false if the list is empty. */
 static bool pick_server(struct meta_client *client, char address[ADDRESS_TEXT_MAX], size_t *index,
                         size_t *server_count)
 {
+    if (!thread_offset_set) {
+        thread_offset = atomic_fetch_add(&threads_seen, 1);
+        thread_offset_set = true;
+    }
     pthread_mutex_lock(&client->lock);
     *server_count = client->server_count;
     if (*server_count == 0) {
@@ -145,6 +155,7 @@ static bool pick_server(struct meta_client *client, char address[ADDRESS_TEXT_MA
         return false;
     }
     *index = atomic_load(&client->current) % *server_count;
+    *index = (*index + thread_offset) % *server_count;
     strcpy(address, client->servers[*index]);
     pthread_mutex_unlock(&client->lock);
     return true;
@@ -194,9 +205,11 @@ int meta_client_call(struct meta_client *client, struct meta_request *request,
         status = call_once(client, address, request->method, &message, reply);
         if (!worth_failover(status) || attempt + 1 >= attempts)
             break;
-        /* move everyone off this server (unless another thread already did) */
-        size_t expected = index;
-        atomic_compare_exchange_strong(&client->current, &expected, index + 1);
+        /* move on from this server (unless another thread already moved) */
+        size_t base = (index + server_count - thread_offset % server_count) % server_count;
+        size_t expected = atomic_load(&client->current);
+        if (expected % server_count == base)
+            atomic_compare_exchange_strong(&client->current, &expected, expected + 1);
         if ((size_t)(attempt + 1) % server_count == 0) {
             struct timespec pause = {0, (long)FAILOVER_PAUSE_NS};
             nanosleep(&pause, NULL);

@@ -6,7 +6,7 @@
  */
 #include "meta/inode.h"
 
-static void layout_encode(struct wire_writer *writer, const struct file_layout *layout)
+void file_layout_encode(struct wire_writer *writer, const struct file_layout *layout)
 {
     wire_put_u32(writer, layout->table_id);
     wire_put_u32(writer, layout->table_version);
@@ -16,7 +16,7 @@ static void layout_encode(struct wire_writer *writer, const struct file_layout *
     wire_put_u64(writer, layout->seed);
 }
 
-static void layout_decode(struct wire_reader *reader, struct file_layout *layout)
+void file_layout_decode(struct wire_reader *reader, struct file_layout *layout)
 {
     layout->table_id = wire_get_u32(reader);
     layout->table_version = wire_get_u32(reader);
@@ -40,7 +40,7 @@ void inode_encode(struct wire_writer *writer, const struct inode *inode)
     wire_put_i64(writer, inode->ctime_ns);
     wire_put_u64(writer, inode->length);
     wire_put_u64(writer, inode->truncate_version);
-    layout_encode(writer, &inode->layout);
+    file_layout_encode(writer, &inode->layout);
     wire_put_u64(writer, inode->parent_id);
     wire_put_string(writer, inode->name);
     wire_put_string(writer, inode->symlink_target);
@@ -60,7 +60,7 @@ bool inode_decode_part(struct wire_reader *reader, struct inode *inode)
     inode->ctime_ns = wire_get_i64(reader);
     inode->length = wire_get_u64(reader);
     inode->truncate_version = wire_get_u64(reader);
-    layout_decode(reader, &inode->layout);
+    file_layout_decode(reader, &inode->layout);
     inode->parent_id = wire_get_u64(reader);
     wire_get_string(reader, inode->name, sizeof(inode->name));
     wire_get_string(reader, inode->symlink_target, sizeof(inode->symlink_target));

@@ -61,6 +61,10 @@ struct inode {
     char symlink_target[META_SYMLINK_MAX + 1];
 };
 
+/* A layout inside an inode or a message: 5 x u32, u64 seed. */
+void file_layout_encode(struct wire_writer *writer, const struct file_layout *layout);
+void file_layout_decode(struct wire_reader *reader, struct file_layout *layout);
+
 void inode_encode(struct wire_writer *writer, const struct inode *inode);
 /* Returns false on a malformed or unknown record. */
 bool inode_decode(struct wire_reader *reader, struct inode *inode);

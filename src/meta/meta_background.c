@@ -219,11 +219,16 @@ static bool owns(struct meta_server *server, uint64_t inode_id)
     return best_node == 0 || best_node == (uint32_t)server->config->node_id;
 }
 
-static void collect_garbage(struct meta_server *server)
+/* One page of the queue from *cursor (the last id seen; 0: the start), then the
+ * cursor moves on, wrapping at the end. */
+static void collect_garbage(struct meta_server *server, uint64_t *cursor)
 {
     uint64_t ids[GC_BATCH];
     size_t count = 0;
-    int status = meta_gc_queue(server->space, ids, GC_BATCH, &count);
+    bool more = false;
+    int status = meta_gc_queue_page(server->space, *cursor, ids, GC_BATCH, &count, &more);
+    if (status == 0)
+        *cursor = more && count ? ids[count - 1] : 0;
     for (size_t i = 0; status == 0 && i < count; i++) {
         if (!owns(server, ids[i]))
             continue;
@@ -259,7 +264,7 @@ static void *background_loop(void *argument)
     struct meta_record_cursor records = {.length = 0};
     struct meta_session_cursor sessions = {0, 0};
     uint64_t interval = (uint64_t)server->config->gc_interval * CLOCK_NS_PER_MS;
-    uint64_t refreshed = 0, passes = 0;
+    uint64_t refreshed = 0, passes = 0, gc_cursor = 0;
     pthread_mutex_lock(&server->lock);
     while (!server->stopping) {
         pthread_mutex_unlock(&server->lock);
@@ -271,7 +276,7 @@ static void *background_loop(void *argument)
             meta_refresh_routing(server, &version) == 0)
             refreshed = version > wanted ? version : wanted;
         if (meta_server_serving(server)) {
-            collect_garbage(server);
+            collect_garbage(server, &gc_cursor);
             prune(server, &records, &sessions);
         }
         pthread_mutex_lock(&server->lock);

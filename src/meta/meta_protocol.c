@@ -126,26 +126,6 @@ static void setattr_decode(struct wire_reader *reader, struct meta_setattr *chan
     changes->size = wire_get_u64(reader);
 }
 
-static void layout_encode(struct wire_writer *writer, const struct file_layout *layout)
-{
-    wire_put_u32(writer, layout->table_id);
-    wire_put_u32(writer, layout->table_version);
-    wire_put_u32(writer, layout->chunk_size);
-    wire_put_u32(writer, layout->stripe);
-    wire_put_u32(writer, layout->first_chain_index);
-    wire_put_u64(writer, layout->seed);
-}
-
-static void layout_decode(struct wire_reader *reader, struct file_layout *layout)
-{
-    layout->table_id = wire_get_u32(reader);
-    layout->table_version = wire_get_u32(reader);
-    layout->chunk_size = wire_get_u32(reader);
-    layout->stripe = wire_get_u32(reader);
-    layout->first_chain_index = wire_get_u32(reader);
-    layout->seed = wire_get_u64(reader);
-}
-
 static void credentials_encode(struct wire_writer *writer, const struct meta_credentials *credentials)
 {
     uint32_t count = credentials->group_count <= META_GROUPS_MAX ? credentials->group_count
@@ -203,7 +183,7 @@ void meta_request_encode(struct wire_writer *writer, const struct meta_request *
     if (fields & FIELD_SETATTR)
         setattr_encode(writer, &request->setattr);
     if (fields & FIELD_LAYOUT)
-        layout_encode(writer, &request->layout);
+        file_layout_encode(writer, &request->layout);
     if (fields & FIELD_LIMIT)
         wire_put_u32(writer, request->limit);
     if (fields & FIELD_IDS) {
@@ -254,7 +234,7 @@ static bool decode_fields(struct wire_reader *reader, unsigned fields, struct me
     if (fields & FIELD_SETATTR)
         setattr_decode(reader, &request->setattr);
     if (fields & FIELD_LAYOUT)
-        layout_decode(reader, &request->layout);
+        file_layout_decode(reader, &request->layout);
     if (fields & FIELD_LIMIT)
         request->limit = wire_get_u32(reader);
     if (fields & FIELD_IDS) {

@@ -124,6 +124,11 @@ int meta_directory_path(struct meta_namespace *space, uint64_t directory_id, cha
 
 /* Ids of removed files waiting for their chunks to be deleted (GC queue). */
 int meta_gc_queue(struct meta_namespace *space, uint64_t *ids, size_t capacity, size_t *count);
+/* The next page of the queue after after_id (0: from the start), in key order;
+ * *more says whether the queue goes on (GC walks it page by page, so files kept by
+ * open sessions at its head do not hold up the rest). */
+int meta_gc_queue_page(struct meta_namespace *space, uint64_t after_id, uint64_t *ids,
+                       size_t capacity, size_t *count, bool *more);
 
 /* ----------------------------------------------------------------------------------
  * Write sessions and file lengths (namespace_session.c)
@@ -271,5 +276,26 @@ int meta_set_layout(struct meta_namespace *space, const struct meta_credentials 
 int meta_gc_collect(struct meta_namespace *space, const struct meta_storage_ops *ops,
                     uint64_t inode_id, bool (*is_dead)(void *context, const char *client_id),
                     void *context);
+
+/* ----------------------------------------------------------------------------------
+ * Offline consistency check (namespace_check.c)
+ */
+#define META_CHECK_PROBLEMS_MAX 16
+
+struct meta_check_report {
+    uint64_t inodes;
+    uint64_t entries;
+    uint64_t queued;
+    uint64_t problem_count; /* 0: consistent */
+    char problems[META_CHECK_PROBLEMS_MAX][160]; /* the first ones, as text */
+};
+
+/* Verifies, in one snapshot of a quiescent namespace: every entry points to an
+ * existing inode of its type, in a directory; a file's nlink counts its entries, and
+ * a file with none is in the GC queue (and only then); a directory has exactly one
+ * entry, matching its parent id and name, nlink 2 + its subdirectories, and reaches
+ * the root without a cycle. Returns 0 (the report says what it found) or a KV
+ * status. */
+int meta_check(struct meta_namespace *space, struct meta_check_report *report);
 
 #endif /* CHAINFS_META_NAMESPACE_H */

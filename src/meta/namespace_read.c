@@ -201,9 +201,11 @@ int meta_readdir(struct meta_namespace *space, const struct meta_credentials *cr
 }
 
 struct gc_request {
+    uint64_t after_id;
     uint64_t *ids;
     size_t capacity;
     size_t *count;
+    bool *more;
 };
 
 static int gc_transaction(struct kv_transaction *transaction, void *argument)
@@ -211,17 +213,35 @@ static int gc_transaction(struct kv_transaction *transaction, void *argument)
     struct gc_request *request = argument;
     struct kv_range_options options = {.limit = request->capacity, .snapshot = true};
     struct kv_range_result rows;
-    int status = kv_get_range(transaction, "GCQU", 4, "GCQV", 4, &options, &rows);
+    uint8_t begin[13] = {'G', 'C', 'Q', 'U'};
+    size_t begin_length = 4;
+    if (request->after_id) {
+        wire_store_u64(begin + 4, request->after_id);
+        begin[12] = 0; /* strictly after it */
+        begin_length = 13;
+    }
+    int status = kv_get_range(transaction, begin, begin_length, "GCQV", 4, &options, &rows);
     for (size_t i = 0; status == 0 && i < rows.count; i++)
         request->ids[i] = wire_load_u64(rows.rows[i].key + 4);
-    if (status == 0)
+    if (status == 0) {
         *request->count = rows.count;
+        *request->more = rows.more;
+    }
     return status;
 }
 
 int meta_gc_queue(struct meta_namespace *space, uint64_t *ids, size_t capacity, size_t *count)
 {
-    struct gc_request request = {ids, capacity, count};
+    bool more;
+    return meta_gc_queue_page(space, 0, ids, capacity, count, &more);
+}
+
+int meta_gc_queue_page(struct meta_namespace *space, uint64_t after_id, uint64_t *ids,
+                       size_t capacity, size_t *count, bool *more)
+{
+    if (capacity == 0)
+        return CHAINFS_INVALID_ARGUMENT;
+    struct gc_request request = {after_id, ids, capacity, count, more};
     return kv_run_transaction(space->store, gc_transaction, &request, NULL);
 }
 

@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+import mgmtd_wire
 from conftest import Daemon, chainfs_binary
 
 FAIL_MS = 1500
@@ -33,8 +34,10 @@ class MetaCluster:
     def __init__(self, tmp_path, backend):
         if backend == "lmdb":
             kv = ["kv.backend=lmdb", "kv.lmdb_path=%s" % (tmp_path / "meta-kv"), "kv.durability=nosync"]
+            self.check_args = ["--lmdb", str(tmp_path / "meta-kv")]
         else:
             table = "meta_test_%s" % uuid.uuid4().hex[:12]
+            self.check_args = ["--postgres", os.environ["CHAINFS_TEST_PG_CONNINFO"], "--table", table]
             kv = ["kv.backend=postgres", "kv.postgres_conninfo=%s" % os.environ["CHAINFS_TEST_PG_CONNINFO"],
                   "kv.postgres_table=%s" % table]
         self.daemons = []
@@ -171,6 +174,26 @@ def test_concurrent_creates_from_both_servers(cluster):
     assert sorted(e["id"] for e in listed) == sorted(ids)
 
 
+def test_random_concurrent_changes_leave_a_consistent_namespace(cluster):
+    """8 client threads (4 per server) doing random create/mkdir/unlink/rmdir/link/
+    rename/exchange in a small tree, then the offline checker: entries point to
+    inodes, nlink counts entries, directories reach the root without cycles, every
+    unlinked file is in the GC queue."""
+    ok(cluster.tool("mkdir", "/s", "755"))
+    processes = [subprocess.Popen([chainfs_binary(), "meta-tool", "--servers", cluster.servers(i),
+                                   "stress", "/s", "4", "4"], stdout=subprocess.PIPE, text=True)
+                 for i in (0, 1)]
+    for process in processes:
+        result = json.loads(process.communicate(timeout=120)[0])
+        assert result["unexpected"] == 0, result
+        assert result["succeeded"] > 20, result
+    check = subprocess.run([chainfs_binary(), "meta-check", *cluster.check_args],
+                           capture_output=True, text=True, timeout=120)
+    report = json.loads(check.stdout)
+    assert check.returncode == 0 and report["problem_count"] == 0, report
+    assert report["entries"] > 1
+
+
 def test_client_fails_over_when_a_server_dies(cluster):
     ok(cluster.tool("mkdir", "/f", "755"))
     both = cluster.servers(0, 1)
@@ -194,6 +217,24 @@ def test_meta_servers_register_with_mgmtd(cluster):
                 return
         time.sleep(0.2)
     pytest.fail("meta nodes not registered: %s %s" % (result.stdout, result.stderr))
+
+
+def test_sessions_of_dead_clients_are_pruned(cluster):
+    """A write session whose client mgmtd declares dead (it stopped extending its
+    client session) is pruned by meta: its length reports then fail with ENOENT. A
+    client mgmtd never heard of is not judged dead."""
+    status, _ = mgmtd_wire.call(cluster.mgmtd.address, 11, mgmtd_wire.wire_string("dying") +
+                                mgmtd_wire.wire_string("test client"))
+    assert status == 0
+    for name, client, session in (("/a", "dying", 5), ("/b", "unknown", 6)):
+        ok(cluster.tool("create", name, "644"))
+        assert cluster.tool("open-write", name, session, client_id=client, request_id=1)[0]["status"] == 0
+        assert ok(cluster.tool("report", name, session, 100))["inode"]["length"] == 100
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and cluster.tool("report", "/a", 5, 200)["errno"] != ENOENT:
+        time.sleep(0.3)
+    assert cluster.tool("report", "/a", 5, 200)["errno"] == ENOENT
+    assert ok(cluster.tool("report", "/b", 6, 300))["inode"]["length"] == 300
 
 
 def test_meta_benchmark_prints_figures_beside_the_kv_limit():

@@ -538,6 +538,32 @@ static void gc_removes_chunks_then_the_inode(void **state)
     assert_int_equal(meta_gc_collect(fixture->space, &none, link.id, NULL, NULL), 0);
 }
 
+static void gc_queue_is_walked_page_by_page(void **state)
+{
+    struct fixture *fixture = *state;
+    for (int i = 0; i < 5; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "q%d", i);
+        make_file(fixture, &root, META_ROOT_ID, name, 0644);
+        assert_int_equal(meta_unlink(fixture->space, &root, META_ROOT_ID, name), 0);
+    }
+    uint64_t all[8], page[2], after = 0;
+    size_t total = 0, count;
+    bool more = true;
+    assert_int_equal(meta_gc_queue(fixture->space, all, 8, &count), 0);
+    assert_int_equal(count, 5);
+    for (int pass = 0; pass < 5 && more; pass++) {
+        assert_int_equal(meta_gc_queue_page(fixture->space, after, page, 2, &count, &more), 0);
+        for (size_t i = 0; i < count; i++)
+            assert_int_equal(page[i], all[total++]); /* the same order, nothing twice */
+        after = count ? page[count - 1] : 0;
+    }
+    assert_false(more);
+    assert_int_equal(total, 5);
+    assert_int_equal(meta_gc_queue_page(fixture->space, 0, page, 0, &count, &more),
+                     CHAINFS_INVALID_ARGUMENT);
+}
+
 static void sessions_of_dead_clients_are_pruned(void **state)
 {
     struct fixture *fixture = *state;
@@ -560,6 +586,160 @@ static void sessions_of_dead_clients_are_pruned(void **state)
     assert_int_equal(cursor.inode_id, 0); /* wrapped */
 }
 
+/* --- the offline check ------------------------------------------------------------- */
+
+static void put_record(struct fixture *fixture, const void *key, size_t key_length,
+                       const struct wire_writer *value)
+{
+    struct kv_transaction *transaction;
+    assert_int_equal(kv_begin(fixture->temporary.store, &transaction), 0);
+    if (value)
+        assert_int_equal(kv_set(transaction, key, key_length, value->data, value->length), 0);
+    else
+        assert_int_equal(kv_clear(transaction, key, key_length), 0);
+    assert_int_equal(kv_commit(transaction), 0);
+}
+
+static void put_inode(struct fixture *fixture, const struct inode *inode)
+{
+    uint8_t key[12] = {'I', 'N', 'O', 'D'};
+    wire_store_u64(key + 4, inode->id);
+    struct wire_writer writer;
+    wire_writer_init(&writer);
+    inode_encode(&writer, inode);
+    put_record(fixture, key, sizeof(key), &writer);
+    wire_writer_free(&writer);
+}
+
+static void put_entry(struct fixture *fixture, uint64_t parent, const char *name, uint64_t id,
+                      uint8_t type, bool remove)
+{
+    uint8_t key[12 + META_NAME_MAX] = {'D', 'E', 'N', 'T'};
+    wire_store_u64(key + 4, parent);
+    memcpy(key + 12, name, strlen(name));
+    struct wire_writer writer;
+    wire_writer_init(&writer);
+    struct directory_entry entry = {id, type};
+    directory_entry_encode(&writer, &entry);
+    put_record(fixture, key, 12 + strlen(name), remove ? NULL : &writer);
+    wire_writer_free(&writer);
+}
+
+/* A small tree: /d (directory) with files f and g (g hard-linked as /h), /d/e, and a
+ * removed file in the GC queue. */
+struct small_tree {
+    uint64_t d, e;
+    struct inode f, g;
+};
+
+static struct small_tree build_tree(struct fixture *fixture)
+{
+    struct small_tree tree;
+    struct inode inode;
+    tree.d = make_directory(fixture, &root, META_ROOT_ID, "d", 0755);
+    tree.e = make_directory(fixture, &root, tree.d, "e", 0755);
+    tree.f = make_file(fixture, &root, tree.d, "f", 0644);
+    tree.g = make_file(fixture, &root, tree.d, "g", 0644);
+    assert_int_equal(meta_link(fixture->space, &root, tree.g.id, META_ROOT_ID, "h", &inode), 0);
+    make_file(fixture, &root, tree.d, "gone", 0644);
+    assert_int_equal(meta_unlink(fixture->space, &root, tree.d, "gone"), 0);
+    assert_int_equal(meta_rename(fixture->space, &root, tree.d, "e", META_ROOT_ID, "e2", 0), 0);
+    return tree;
+}
+
+static void check_passes_on_a_consistent_namespace(void **state)
+{
+    struct fixture *fixture = *state;
+    build_tree(fixture);
+    struct meta_check_report report;
+    assert_int_equal(meta_check(fixture->space, &report), 0);
+    assert_int_equal(report.problem_count, 0);
+    assert_int_equal(report.inodes, 6);
+    assert_int_equal(report.entries, 5);
+    assert_int_equal(report.queued, 1);
+}
+
+enum corruption { LOST_ENTRY, WRONG_FILE_NLINK, DANGLING_ENTRY, DIRECTORY_CYCLE, WRONG_DIRECTORY_NLINK,
+                  SECOND_DIRECTORY_ENTRY, LINKED_AND_QUEUED };
+
+struct corruption_row {
+    enum corruption corruption;
+    const char *finding; /* a part of the first problem's text */
+};
+
+static void corrupt(struct fixture *fixture, const struct small_tree *tree, enum corruption corruption)
+{
+    struct inode inode;
+    switch (corruption) {
+    case LOST_ENTRY:
+        put_entry(fixture, tree->d, "f", 0, 0, true);
+        break;
+    case WRONG_FILE_NLINK:
+        inode = tree->g;
+        inode.nlink = 1; /* it has two entries */
+        put_inode(fixture, &inode);
+        break;
+    case DANGLING_ENTRY:
+        put_entry(fixture, tree->d, "ghost", 987654321, INODE_FILE, false);
+        break;
+    case DIRECTORY_CYCLE:
+        assert_int_equal(meta_stat(fixture->space, tree->d, &inode), 0);
+        inode.parent_id = tree->e; /* /d claims to live in /e2, which lives in / */
+        put_inode(fixture, &inode);
+        assert_int_equal(meta_stat(fixture->space, tree->e, &inode), 0);
+        inode.parent_id = tree->d;
+        put_inode(fixture, &inode);
+        break;
+    case WRONG_DIRECTORY_NLINK:
+        assert_int_equal(meta_stat(fixture->space, META_ROOT_ID, &inode), 0);
+        inode.nlink = 2; /* it has two subdirectories */
+        put_inode(fixture, &inode);
+        break;
+    case SECOND_DIRECTORY_ENTRY:
+        put_entry(fixture, META_ROOT_ID, "alias", tree->d, INODE_DIRECTORY, false);
+        break;
+    case LINKED_AND_QUEUED: {
+        uint8_t key[12] = {'G', 'C', 'Q', 'U'};
+        wire_store_u64(key + 4, tree->f.id);
+        struct wire_writer empty;
+        wire_writer_init(&empty);
+        wire_put_raw(&empty, "", 0);
+        put_record(fixture, key, sizeof(key), &empty);
+        wire_writer_free(&empty);
+        break;
+    }
+    }
+}
+
+static void check_finds_each_kind_of_corruption(void **state)
+{
+    static const struct corruption_row rows[] = {
+        {LOST_ENTRY, "in no directory and not in the GC queue"},
+        {WRONG_FILE_NLINK, "has nlink 1 but 2 entries"},
+        {DANGLING_ENTRY, "points to missing inode"},
+        {DIRECTORY_CYCLE, "linked as"},
+        {WRONG_DIRECTORY_NLINK, "has nlink 2 for 2 subdirectories"},
+        {SECOND_DIRECTORY_ENTRY, "has 2 entries"},
+        {LINKED_AND_QUEUED, "linked and queued"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        void *fixture;
+        assert_int_equal(setup(&fixture), 0);
+        struct small_tree tree = build_tree(fixture);
+        corrupt(fixture, &tree, rows[i].corruption);
+        struct meta_check_report report;
+        assert_int_equal(meta_check(((struct fixture *)fixture)->space, &report), 0);
+        bool found = false;
+        for (uint64_t k = 0; k < report.problem_count && k < META_CHECK_PROBLEMS_MAX; k++)
+            found = found || strstr(report.problems[k], rows[i].finding) != NULL;
+        if (!found)
+            fail_msg("row %zu: no problem mentions '%s' (%llu problems, first: %s)", i,
+                     rows[i].finding, (unsigned long long)report.problem_count,
+                     report.problem_count ? report.problems[0] : "-");
+        assert_int_equal(teardown(&fixture), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,7 +754,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(batch_stat_readlink_and_realpath, setup, teardown),
         cmocka_unit_test_setup_teardown(directory_layouts_are_set_by_root_and_inherited, setup, teardown),
         cmocka_unit_test_setup_teardown(gc_removes_chunks_then_the_inode, setup, teardown),
+        cmocka_unit_test_setup_teardown(gc_queue_is_walked_page_by_page, setup, teardown),
         cmocka_unit_test_setup_teardown(sessions_of_dead_clients_are_pruned, setup, teardown),
+        cmocka_unit_test_setup_teardown(check_passes_on_a_consistent_namespace, setup, teardown),
+        cmocka_unit_test(check_finds_each_kind_of_corruption),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
