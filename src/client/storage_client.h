@@ -86,8 +86,8 @@ struct storage_io {
     uint32_t crc;          /* CRC32C of that version's whole content */
 };
 
-/* Reads count ios. Bytes of a buffer past bytes_done are zero (the file layer
- * zero-fills holes and short chunks itself, so callers need not rely on it).
+/* Reads count ios. For an io that succeeded, the bytes of its buffer past bytes_done
+ * are zeroed: a hole and the part past a chunk's end read as zeros.
  * deadline: absolute (common/clock.h), 0 for the default timeout. Returns CHAINFS_OK
  * when every io succeeded, otherwise the status of the first io that failed. */
 int storage_client_read(struct storage_client *client, struct storage_io *ios, size_t count,

@@ -168,6 +168,9 @@ static void settle_item(struct read_call *call, const struct read_request *reque
         fail_io(call, index, CHAINFS_MALFORMED, request->route.target_id);
         return;
     }
+    /* The protocol says the server zeroes what it did not read; do not depend on it. */
+    if (result->length < io->length)
+        memset((uint8_t *)io->buffer + result->length, 0, io->length - result->length);
     io->bytes_done = result->length;
     io->version = result->version;
     io->chunk_length = result->chunk_length;
@@ -216,7 +219,11 @@ static size_t route_round(struct read_call *call, size_t count, const struct rou
             continue;
         const struct storage_io *io = &call->ios[index];
         struct storage_route *route = &routes[routed_count];
-        int status = storage_route_reader(info, io->chain_id, chunk_id_hash(&io->chunk_id),
+        int status;
+        if (call->progress[index].last_error == CHAINFS_NOT_COMMITTED)
+            status = storage_route_tail(info, io->chain_id, route);
+        else
+            status = storage_route_reader(info, io->chain_id, chunk_id_hash(&io->chunk_id),
                                           call->client->read_salt,
                                           call->progress[index].avoid_target_id, route);
         if (status == CHAINFS_NOT_FOUND && !call->rounds.refreshed)

@@ -19,6 +19,11 @@
  *                                 sound); update: no (the head decided)
  *   anything else                 no     (bad request, NO_SPACE, NOT_FOUND, ...)
  *
+ * A read answered NOT_COMMITTED retries at the chain's last serving target
+ * (storage_route_tail): the tail commits an update first, so it is "not committed"
+ * there for the shortest time, and a reader of a chunk under constant writes does not
+ * starve at a replica further up the chain.
+ *
  * From the second retry round on, every round backs off whatever the status, so a
  * failure that repeats (a dead head that mgmtd has not yet published offline) does
  * not spin.

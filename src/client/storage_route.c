@@ -33,13 +33,16 @@ static void fill_route(const struct chain_record *chain, const struct target_rec
     route->address[sizeof(route->address) - 1] = '\0';
 }
 
-int storage_route_head(const struct routing_info *info, uint32_t chain_id,
-                       struct storage_route *route)
+/* The first serving target of chain_id walking from the head (or from the tail). */
+static int first_serving(const struct routing_info *info, uint32_t chain_id, bool from_tail,
+                         struct storage_route *route)
 {
     const struct chain_record *chain = routing_info_chain(info, chain_id);
     if (!chain)
         return CHAINFS_NOT_FOUND;
-    for (size_t i = 0; i < chain->target_count && i < CHAIN_TARGETS_MAX; i++) {
+    size_t count = chain->target_count < CHAIN_TARGETS_MAX ? chain->target_count : CHAIN_TARGETS_MAX;
+    for (size_t step = 0; step < count; step++) {
+        size_t i = from_tail ? count - 1 - step : step;
         const struct target_record *target = routing_info_target(info, chain->target_ids[i]);
         const struct node_record *node = serving_node(info, target);
         if (node) {
@@ -48,6 +51,18 @@ int storage_route_head(const struct routing_info *info, uint32_t chain_id,
         }
     }
     return CHAINFS_UNAVAILABLE;
+}
+
+int storage_route_head(const struct routing_info *info, uint32_t chain_id,
+                       struct storage_route *route)
+{
+    return first_serving(info, chain_id, false, route);
+}
+
+int storage_route_tail(const struct routing_info *info, uint32_t chain_id,
+                       struct storage_route *route)
+{
+    return first_serving(info, chain_id, true, route);
 }
 
 /* Preference tiers of a reader: lower is better. */

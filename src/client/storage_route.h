@@ -53,6 +53,13 @@ int storage_route_head(const struct routing_info *info, uint32_t chain_id,
 int storage_route_reader(const struct routing_info *info, uint32_t chain_id, uint64_t chunk_hash,
                          uint64_t salt, uint64_t avoid_target_id, struct storage_route *route);
 
+/* The last serving target of chain_id in chain order: the one closest to the CRAQ
+ * tail, which commits an update first, so a chunk there is the shortest time "not
+ * committed". Reads that were answered NOT_COMMITTED retry here. Statuses as
+ * storage_route_head. */
+int storage_route_tail(const struct routing_info *info, uint32_t chain_id,
+                       struct storage_route *route);
+
 /* The node that holds target_id (any public state; for dumps and space info).
  * CHAINFS_NOT_FOUND when the target or its node is unknown. */
 int storage_route_target(const struct routing_info *info, uint64_t target_id,

@@ -133,6 +133,23 @@ static void readers_avoid_failed_and_suspect_targets(void **state)
     assert_int_equal(storage_route_reader(&f.info, 99, 5, 0, 0, &route), CHAINFS_NOT_FOUND);
 }
 
+static void tail_is_the_last_serving_target(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f);
+    struct storage_route route;
+    assert_int_equal(storage_route_tail(&f.info, 7, &route), CHAINFS_OK);
+    assert_int_equal(route.target_id, 103);
+    f.targets[2].public_state = TARGET_PUBLIC_SYNCING; /* receives writes, serves no reads */
+    assert_int_equal(storage_route_tail(&f.info, 7, &route), CHAINFS_OK);
+    assert_int_equal(route.target_id, 102);
+    f.targets[0].public_state = TARGET_PUBLIC_OFFLINE;
+    f.targets[1].public_state = TARGET_PUBLIC_WAITING;
+    assert_int_equal(storage_route_tail(&f.info, 7, &route), CHAINFS_UNAVAILABLE);
+    assert_int_equal(storage_route_tail(&f.info, 9, &route), CHAINFS_NOT_FOUND);
+}
+
 static void target_route_finds_any_state(void **state)
 {
     (void)state;
@@ -397,6 +414,7 @@ int main(void)
         cmocka_unit_test(head_is_the_first_serving_target),
         cmocka_unit_test(readers_spread_over_serving_targets),
         cmocka_unit_test(readers_avoid_failed_and_suspect_targets),
+        cmocka_unit_test(tail_is_the_last_serving_target),
         cmocka_unit_test(target_route_finds_any_state),
         cmocka_unit_test(reads_group_per_target_in_order),
         cmocka_unit_test(batches_respect_item_and_byte_limits),
