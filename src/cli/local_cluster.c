@@ -596,7 +596,7 @@ static void signal_in_rank(const struct local_cluster *cluster, const char *name
     pid_t pid = signal_daemon(cluster, name);
     if (pid == 0)
         return;
-    snprintf(batch->names[batch->count], sizeof(batch->names[0]), "%s", name);
+    snprintf(batch->names[batch->count], sizeof(batch->names[0]), "%.63s", name);
     batch->pids[batch->count++] = pid;
 }
 

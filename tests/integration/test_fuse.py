@@ -360,7 +360,8 @@ class EmbeddedMount:
     long kernel cache timeouts (so a test sees what the daemon tells the kernel) and no
     periodic length reports (so a test sees the reports of flush, close and exit)."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, extra=()):
+        self.extra = list(extra)
         self.data = directory / "data"
         self.mountpoint = directory / "mnt"
         self.mountpoint.mkdir(exist_ok=True)
@@ -372,7 +373,8 @@ class EmbeddedMount:
             self.process = subprocess.Popen(
                 [chainfs_binary(), "mount", "--embedded", str(self.data), "--chunk-size",
                  "65536", "--stripe", "3", "--chains", "5", "--entry-timeout", "60",
-                 "--attr-timeout", "60", "--length-report-ms", "3600000", str(self.mountpoint)],
+                 "--attr-timeout", "60", "--length-report-ms", "3600000", *self.extra,
+                 str(self.mountpoint)],
                 stdout=output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while not os.path.ismount(self.mountpoint) and time.monotonic() < deadline:
@@ -415,6 +417,30 @@ def test_embedded_mount_rm_rf_tells_the_kernel(embedded):
         time.sleep(0.05)
     assert not tree.exists()
     assert os.listdir(embedded_mount) == []
+
+
+def test_page_cache_option_allows_shared_mmap(tmp_path):
+    """Direct I/O (the default) leaves shared mmap to the kernel's goodwill; with
+    --page-cache it works, and writes through the mapping reach storage."""
+    import mmap
+    mount = EmbeddedMount(tmp_path, extra=["--page-cache"])
+    mount.start()
+    try:
+        path = mount.mountpoint / "mapped"
+        path.write_bytes(pattern(200000, 4))
+        with open(path, "r+b") as file:
+            mapping = mmap.mmap(file.fileno(), 0)
+            assert mapping[70000:70010] == pattern(200000, 4)[70000:70010]
+            mapping[0:5] = b"MAPPD"
+            mapping.flush()
+            mapping.close()
+    finally:
+        mount.stop()
+    mount.start()  # a new daemon: what it reads came from storage
+    try:
+        assert (mount.mountpoint / "mapped").read_bytes()[:6] == b"MAPPD" + pattern(6, 4)[5:6]
+    finally:
+        mount.stop()
 
 
 def test_signal_with_a_file_open_reports_its_length(embedded):
