@@ -253,6 +253,17 @@ int chainfs_resolve(struct chainfs_client *client, const struct chainfs_credenti
     return status;
 }
 
+_Static_assert(
+                   (unsigned)CHAINFS_SET_MODE == (unsigned)META_SET_MODE &&
+                   (unsigned)CHAINFS_SET_UID == (unsigned)META_SET_UID &&
+                   (unsigned)CHAINFS_SET_GID == (unsigned)META_SET_GID &&
+                   (unsigned)CHAINFS_SET_ATIME == (unsigned)META_SET_ATIME &&
+                   (unsigned)CHAINFS_SET_MTIME == (unsigned)META_SET_MTIME &&
+                   (unsigned)CHAINFS_SET_ATIME_NOW == (unsigned)META_SET_ATIME_NOW &&
+                   (unsigned)CHAINFS_SET_MTIME_NOW == (unsigned)META_SET_MTIME_NOW &&
+                   (unsigned)CHAINFS_SET_LENGTH == (unsigned)META_SET_SIZE,
+               "public attribute bits are meta's");
+
 static void meta_changes(const struct chainfs_attribute_changes *changes, struct meta_setattr *meta)
 {
     /* the CHAINFS_SET_* bits are the META_SET_* bits */
@@ -433,8 +444,10 @@ int chainfs_readdir(struct chainfs_client *client, const struct chainfs_credenti
             entries[i].type = listed[i].type;
             if (!attributes)
                 continue;
-            if (inodes[i].id == 0)
-                attributes[i].inode_id = 0; /* removed since it was listed */
+            /* removed since it was listed: meta answers no inode (embedded: id 0, the
+             * service: the id alone, with no links) */
+            if (inodes[i].id == 0 || inodes[i].nlink == 0)
+                attributes[i].inode_id = 0;
             else
                 merged_attributes(client, &inodes[i], &attributes[i]);
         }
