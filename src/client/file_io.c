@@ -190,7 +190,7 @@ static uint64_t readable_length(struct chainfs_file *file, uint64_t end)
 /* Splits [offset, offset + length) of the file and runs the pieces through read or
  * write, all in one storage call; read pieces are zero-filled past what storage had. */
 static int run_range(struct chainfs_file *file, uint8_t *buffer, uint64_t offset, uint64_t length,
-                     bool write)
+                     bool write, bool *short_piece)
 {
     struct open_inode *open = file->inode;
     struct file_stripe stripe = {open->inode_id, open->layout.chunk_size, open->stripe_width,
@@ -209,11 +209,34 @@ static int run_range(struct chainfs_file *file, uint8_t *buffer, uint64_t offset
     for (size_t i = 0; status == 0 && i < count; i++) {
         if (write && pieces[i].done != pieces[i].length)
             status = CHAINFS_IO;
-        else if (!write && pieces[i].done < pieces[i].length) /* a hole or a short chunk */
+        else if (!write && pieces[i].done < pieces[i].length) { /* a hole or a short chunk */
             memset(pieces[i].buffer + pieces[i].done, 0, pieces[i].length - pieces[i].done);
+            *short_piece = true;
+        }
     }
     if (pieces != stack_pieces)
         free(pieces);
+    return status;
+}
+
+/* Read-only opens are not tracked (DESIGN §6), so the chunks of a file removed (or
+ * replaced by a rename) while open for reading may be collected under the reader.
+ * Where storage had nothing, say so rather than hand out zeros: a file whose last
+ * link is gone answers NOT_FOUND (ENOENT), unless a write session of this client keeps
+ * it. Only reads that met a hole pay the stat. */
+static int check_not_removed(struct chainfs_file *file)
+{
+    struct inode inode;
+    struct chainfs_client *client = file->client;
+    pthread_mutex_lock(&file->inode->lock);
+    bool kept = file->inode->writers > 0; /* our write session keeps an unlinked file */
+    pthread_mutex_unlock(&file->inode->lock);
+    if (kept)
+        return 0;
+    int status = client->backend.meta->stat(client->backend.meta_context, file->inode->inode_id,
+                                            &inode);
+    if (status == 0 && inode.nlink == 0)
+        status = CHAINFS_NOT_FOUND;
     return status;
 }
 
@@ -230,7 +253,10 @@ int chainfs_pread(struct chainfs_file *file, void *buffer, size_t length, uint64
         return 0;
     }
     uint64_t wanted = file_length - offset < length ? file_length - offset : length;
-    int status = run_range(file, buffer, offset, wanted, false);
+    bool short_piece = false;
+    int status = run_range(file, buffer, offset, wanted, false, &short_piece);
+    if (status == 0 && short_piece)
+        status = check_not_removed(file);
     if (status == 0)
         *done = (size_t)wanted;
     return status;
@@ -255,14 +281,15 @@ int chainfs_pwrite(struct chainfs_file *file, const void *buffer, size_t length,
         pthread_mutex_lock(&open->lock);
         offset = open->length;
         status = offset + length < offset ? CHAINFS_INVALID_ARGUMENT
-                                          : run_range(file, (uint8_t *)buffer, offset, length, true);
+                                          : run_range(file, (uint8_t *)buffer, offset, length,
+                                                      true, &(bool){false});
         if (status == 0)
             note_written(open, offset + length);
         pthread_mutex_unlock(&open->lock);
     } else {
         if (offset + length < offset)
             return CHAINFS_INVALID_ARGUMENT;
-        status = run_range(file, (uint8_t *)buffer, offset, length, true);
+        status = run_range(file, (uint8_t *)buffer, offset, length, true, &(bool){false});
         pthread_mutex_lock(&open->lock);
         if (status == 0)
             note_written(open, offset + length);
