@@ -31,11 +31,12 @@ static void print_inode(const struct inode *inode)
 {
     printf("\"inode\":{\"id\":%llu,\"type\":%u,\"mode\":%u,\"uid\":%u,\"gid\":%u,\"nlink\":%u,"
            "\"length\":%llu,\"truncate_version\":%llu,\"chunk_size\":%u,\"stripe\":%u,"
-           "\"table_id\":%u,\"first_chain\":%u}",
+           "\"table_id\":%u,\"table_version\":%u,\"first_chain\":%u}",
            (unsigned long long)inode->id, inode->type, inode->mode, inode->uid, inode->gid,
            inode->nlink, (unsigned long long)inode->length,
            (unsigned long long)inode->truncate_version, inode->layout.chunk_size,
-           inode->layout.stripe, inode->layout.table_id, inode->layout.first_chain_index);
+           inode->layout.stripe, inode->layout.table_id, inode->layout.table_version,
+           inode->layout.first_chain_index);
 }
 
 /* Prints a JSON string (names are bytes: escape quotes, backslashes, controls). */
@@ -205,6 +206,8 @@ static int create_many(struct tool *tool, const char *directory, const char *pre
 struct stress_thread {
     struct tool *tool;
     const char *directory;
+    const char *kinds; /* letters: c create, m mkdir, u unlink, r rmdir, l link,
+                          n rename, x exchange */
     uint64_t deadline;
     unsigned seed;
     long operations;
@@ -246,17 +249,18 @@ static int stress_once(struct stress_thread *thread)
     int status = parent_of(tool, path, &parent, name);
     if (status != 0)
         return status;
-    switch (rand_r(&thread->seed) % 7) {
-    case 0:
+    char kind = thread->kinds[(size_t)rand_r(&thread->seed) % strlen(thread->kinds)];
+    switch (kind) {
+    case 'c':
         return meta_client_create_file(tool->client, &tool->credentials, parent, name, 0644, 0, 0,
                                        &inode);
-    case 1:
+    case 'm':
         return meta_client_mkdir(tool->client, &tool->credentials, parent, name, 0755, &inode);
-    case 2:
+    case 'u':
         return meta_client_unlink(tool->client, &tool->credentials, parent, name);
-    case 3:
+    case 'r':
         return meta_client_rmdir(tool->client, &tool->credentials, parent, name);
-    case 4:
+    case 'l':
         status = meta_client_stat_path(tool->client, &tool->credentials, path, false, &inode);
         random_path(thread, other, sizeof(other));
         if (status == 0)
@@ -267,7 +271,7 @@ static int stress_once(struct stress_thread *thread)
     default: {
         random_path(thread, other, sizeof(other));
         status = parent_of(tool, other, &other_parent, other_name);
-        unsigned flags = rand_r(&thread->seed) % 4 == 0 ? META_RENAME_EXCHANGE : 0;
+        unsigned flags = kind == 'x' ? META_RENAME_EXCHANGE : 0;
         return status == 0 ? meta_client_rename(tool->client, &tool->credentials, parent, name,
                                                 other_parent, other_name, flags)
                            : status;
@@ -290,17 +294,21 @@ static void *stress_main(void *argument)
     return NULL;
 }
 
-/* Random create/mkdir/unlink/rmdir/link/rename in a small tree for seconds. */
-static int stress(struct tool *tool, const char *directory, double seconds, int threads)
+/* Random namespace changes (operations: letters, see struct stress_thread) in a
+ * small tree for seconds. */
+static int stress(struct tool *tool, const char *directory, double seconds, int threads,
+                  const char *kinds)
 {
-    if (threads < 1 || threads > 64 || seconds <= 0 || seconds > 600)
+    if (threads < 1 || threads > 64 || seconds <= 0 || seconds > 600 || !kinds[0] ||
+        strspn(kinds, "cmurlnx") != strlen(kinds))
         return CHAINFS_INVALID_ARGUMENT;
     struct stress_thread work[64];
     pthread_t ids[64];
     uint64_t deadline = clock_now_ns() + (uint64_t)(seconds * 1e9);
     int started = 0;
     for (int i = 0; i < threads; i++) {
-        work[i] = (struct stress_thread){tool, directory, deadline, (unsigned)(clock_now_ns() + i), 0, 0, 0, 0};
+        work[i] = (struct stress_thread){tool, directory, kinds, deadline,
+                                         (unsigned)(clock_now_ns() + i), 0, 0, 0, 0};
         if (pthread_create(&ids[i], NULL, stress_main, &work[i]) == 0)
             started++;
     }
@@ -415,8 +423,9 @@ static int run_op(struct tool *tool, int argc, char **argv)
                                                .table_id = (uint32_t)strtoul(argv[4], NULL, 0)};
         status = inode_of(tool, argv[1], true, &request->inode_id);
         status = status == 0 ? send_request(tool, request) : (print_result(status, request, NULL), status);
-    } else if (OP("stress", 3)) {
-        status = stress(tool, argv[1], strtod(argv[2], NULL), atoi(argv[3]));
+    } else if (OP("stress", 3) || OP("stress", 4)) {
+        status = stress(tool, argv[1], strtod(argv[2], NULL), atoi(argv[3]),
+                        argc == 5 ? argv[4] : "cmurlnx");
     } else if (OP("create-many", 3)) {
         status = create_many(tool, argv[1], argv[2], strtol(argv[3], NULL, 10));
     } else {
@@ -440,7 +449,7 @@ static void usage(void)
             "     unlink P | rmdir P | rmr P | rename P NEW | rename-noreplace P NEW |\n"
             "     exchange P Q | ls P | chmod MODE P | truncate P SIZE | statfs | realpath P |\n"
             "     set-layout DIR CHUNK_SIZE STRIPE TABLE | create-many DIR PREFIX COUNT |\n"
-            "     stress DIR SECONDS THREADS\n");
+            "     stress DIR SECONDS THREADS [OPS: letters of cmurlnx]\n");
 }
 
 static void parse_groups(struct meta_credentials *credentials, char *text)

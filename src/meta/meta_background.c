@@ -123,6 +123,18 @@ static int table_chains(struct meta_server *server, uint32_t table_id, uint32_t 
     return 0;
 }
 
+uint32_t meta_server_newest_table_version(void *context, uint32_t table_id)
+{
+    struct meta_server *server = context;
+    uint32_t newest = 0;
+    pthread_mutex_lock(&server->routing_lock);
+    for (size_t i = 0; i < server->routing.table_count; i++)
+        if (server->routing.tables[i].table_id == table_id && server->routing.tables[i].version > newest)
+            newest = server->routing.tables[i].version;
+    pthread_mutex_unlock(&server->routing_lock);
+    return newest;
+}
+
 static int routing_file_chains(void *context, const struct file_layout *layout, uint32_t *chain_ids,
                                size_t capacity, size_t *count)
 {

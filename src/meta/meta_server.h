@@ -67,6 +67,9 @@ void meta_background_stop(struct meta_server *server);
 /* Refreshes the routing info (and the dead clients) from mgmtd now; *version gets
  * the version now held. */
 int meta_refresh_routing(struct meta_server *server, uint64_t *version);
+/* The newest version of a chain table in the routing info (0: unknown), for new
+ * files (meta_namespace_set_table_versions). */
+uint32_t meta_server_newest_table_version(void *context, uint32_t table_id);
 /* Installs the storage adapter (NULL: none) behind server->storage. */
 void meta_server_plug_storage(struct meta_server *server, const struct meta_storage_ops *backend);
 /* Whether the server may answer (heartbeats current, or no mgmtd). */

@@ -74,8 +74,10 @@ static int meta_start(struct rpc_server *rpc_server, const void *config_pointer,
         return status;
     }
     status = meta_namespace_open(server->store, &server->space);
-    if (status == 0)
+    if (status == 0) {
+        meta_namespace_set_table_versions(server->space, meta_server_newest_table_version, server);
         status = format_namespace(server);
+    }
     if (status != 0) {
         log_error("cannot open the namespace: %s", chainfs_error_message(status));
         return status;
@@ -126,6 +128,11 @@ static int join_cluster(struct meta_server *server)
     beat.on_stop_serving = on_stop_serving;
     beat.context = server;
     status = heartbeat_client_start(&beat, &server->heartbeat);
+    /* Files created before the routing info is known could not pin their chain table
+     * version: fetch it once now (a failure is retried by the background thread). */
+    uint64_t version;
+    if (status == 0 && meta_refresh_routing(server, &version) != 0)
+        log_warn("no routing info from mgmtd yet; new files name no table version until it comes");
     if (status == 0 && storage_factory) {
         struct meta_storage_ops ops = {0};
         status = storage_factory->create(config->mgmtd, &ops);

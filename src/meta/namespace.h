@@ -28,6 +28,14 @@ struct wire_writer;
 int meta_namespace_open(struct kv_store *store, struct meta_namespace **space);
 void meta_namespace_close(struct meta_namespace *space);
 
+/* Where new files get their chain table version: a directory layout may name none
+ * (0), and a file must name one, or a later upload of its table would move its
+ * chunks. newest(context, table_id) answers the newest version the server knows (0:
+ * none; the file then keeps 0). Call before serving. */
+void meta_namespace_set_table_versions(struct meta_namespace *space,
+                                       uint32_t (*newest)(void *context, uint32_t table_id),
+                                       void *context);
+
 /* Creates the root directory (mode 0755, owner root) with the default layout for new
  * files, unless it exists. Returns 0 either way. */
 int meta_namespace_format(struct meta_namespace *space, const struct file_layout *default_layout);

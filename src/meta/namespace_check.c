@@ -89,9 +89,12 @@ static void note_entry(struct check_state *state, uint64_t parent_id, const char
     struct checked_inode *parent = find(state, parent_id);
     struct checked_inode *target = find(state, entry->inode_id);
     state->report->entries++;
-    if (!parent || parent->inode.type != INODE_DIRECTORY)
-        problem(state->report, "entry %llu/%s is in a missing or non-directory parent",
-                (unsigned long long)parent_id, name);
+    if (!parent)
+        problem(state->report, "entry %llu/%s is in a missing directory", (unsigned long long)parent_id,
+                name);
+    else if (parent->inode.type != INODE_DIRECTORY)
+        problem(state->report, "entry %llu/%s is in a non-directory (type %u)",
+                (unsigned long long)parent_id, name, parent->inode.type);
     if (!target) {
         problem(state->report, "entry %llu/%s points to missing inode %llu",
                 (unsigned long long)parent_id, name, (unsigned long long)entry->inode_id);

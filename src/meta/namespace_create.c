@@ -10,6 +10,7 @@
 #include "meta/namespace_internal.h"
 
 struct new_entry {
+    struct meta_namespace *space;
     const struct meta_credentials *credentials;
     uint64_t parent_id;
     const char *name;
@@ -43,6 +44,10 @@ static void initialise_inode(const struct new_entry *request, const struct inode
         /* round robin over the table (ids grow), and a per-file shuffle seed */
         inode->layout.first_chain_index = (uint32_t)(request->new_id >> 4);
         inode->layout.seed = request->new_id;
+        struct meta_namespace *space = request->space;
+        if (inode->layout.table_version == 0 && space->newest_table_version)
+            inode->layout.table_version = space->newest_table_version(space->table_version_context,
+                                                                      inode->layout.table_id);
     }
     inode->parent_id = request->type == INODE_DIRECTORY ? parent->id : 0;
     if (request->type == INODE_DIRECTORY)
@@ -124,6 +129,7 @@ static int new_entry_transaction(struct kv_transaction *transaction, void *argum
 
 static int add_entry(struct meta_namespace *space, struct new_entry *request)
 {
+    request->space = space;
     int status = namespace_check_name(request->name);
     if (status == 0)
         status = namespace_allocate_id(space, &request->new_id);
@@ -189,6 +195,8 @@ static int link_transaction(struct kv_transaction *transaction, void *argument)
         return status;
     if (request->inode->type == INODE_DIRECTORY)
         return CHAINFS_NOT_PERMITTED; /* EPERM: no hard links to directories */
+    if (request->inode->nlink == 0)
+        return CHAINFS_NOT_FOUND; /* unlinked meanwhile (ENOENT, as linkat of such a file) */
     if (request->inode->flags & INODE_FLAG_IMMUTABLE)
         return CHAINFS_NOT_PERMITTED;
     status = namespace_writable_directory(transaction, request->credentials, request->parent_id, &parent);

@@ -33,6 +33,8 @@ struct meta_namespace {
     uint64_t next_id; /* ids [next_id, end_id) are reserved for this process */
     uint64_t end_id;
     uint32_t shard;
+    uint32_t (*newest_table_version)(void *context, uint32_t table_id);
+    void *table_version_context;
 };
 
 size_t namespace_inode_key(uint8_t out[12], uint64_t id);

@@ -53,9 +53,12 @@ struct rename_side {
 static int load_side(struct kv_transaction *transaction, const struct meta_credentials *credentials,
                      uint64_t parent_id, const char *name, struct rename_side *side)
 {
+    /* A missing parent is an error (ENOENT), not a missing entry: taking it for one
+     * once let a rename write an entry into a directory deleted meanwhile. */
     int status = namespace_writable_directory(transaction, credentials, parent_id, &side->parent);
-    if (status == 0)
-        status = namespace_read_dentry(transaction, parent_id, name, &side->entry);
+    if (status != 0)
+        return status;
+    status = namespace_read_dentry(transaction, parent_id, name, &side->entry);
     side->exists = status == 0;
     if (status == CHAINFS_NOT_FOUND)
         return 0;

@@ -220,6 +220,14 @@ int meta_namespace_open(struct kv_store *store, struct meta_namespace **result)
     return 0;
 }
 
+void meta_namespace_set_table_versions(struct meta_namespace *space,
+                                       uint32_t (*newest)(void *context, uint32_t table_id),
+                                       void *context)
+{
+    space->newest_table_version = newest;
+    space->table_version_context = context;
+}
+
 void meta_namespace_close(struct meta_namespace *space)
 {
     if (!space)

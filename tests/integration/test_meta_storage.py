@@ -65,6 +65,7 @@ def test_lengths_statfs_and_gc_with_real_storage(cluster, meta):
     created = meta_tool(meta, "create", "/big", "644")
     assert created["status"] == 0, created
     inode = created["inode"]["id"]
+    assert created["inode"]["table_version"] == 1  # pinned: a new table upload will not move it
     write_file(cluster, inode, 9, 12345)
     assert chunks_of(cluster, inode) == 9 * 3  # three replicas
     synced = meta_tool(meta, "sync", "/big")

@@ -5,6 +5,7 @@
  * applied once), mkdir -p, bounded recursive remove, batched stat, readlink,
  * realpath, directory layouts, and GC through fake storage ops.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -498,6 +499,26 @@ static void directory_layouts_are_set_by_root_and_inherited(void **state)
     assert_int_equal(inode.layout.chunk_size, 4 << 20); /* directories inherit too */
 }
 
+static uint32_t table_versions(void *context, uint32_t table_id) { return table_id == 2 ? 7 : 0; }
+
+static void new_files_pin_the_newest_table_version(void **state)
+{
+    struct fixture *fixture = *state;
+    uint64_t directory = make_directory(fixture, &root, META_ROOT_ID, "pinned", 0777);
+    struct file_layout layout = {.table_id = 2, .table_version = 0, .chunk_size = 1 << 20, .stripe = 2};
+    struct inode inode;
+    assert_int_equal(meta_set_layout(fixture->space, &root, directory, &layout, &inode), 0);
+    struct inode before = make_file(fixture, &root, directory, "before", 0644);
+    assert_int_equal(before.layout.table_version, 0); /* no source: unknown */
+    meta_namespace_set_table_versions(fixture->space, table_versions, NULL);
+    struct inode after = make_file(fixture, &root, directory, "after", 0644);
+    assert_int_equal(after.layout.table_version, 7);
+    assert_int_equal(meta_mkdir(fixture->space, &root, directory, "sub", 0755, &inode), 0);
+    assert_int_equal(inode.layout.table_version, 0); /* directories keep "newest" */
+    struct inode old = make_file(fixture, &root, META_ROOT_ID, "old", 0644);
+    assert_int_equal(old.layout.table_version, 1); /* a pinned directory layout stays */
+}
+
 /* --- GC ----------------------------------------------------------------------------- */
 
 static bool dead_is_c2(void *context, const char *client_id) { return strcmp(client_id, "c2") == 0; }
@@ -740,6 +761,133 @@ static void check_finds_each_kind_of_corruption(void **state)
     }
 }
 
+/* --- random concurrent changes ------------------------------------------------------- */
+
+struct random_worker {
+    struct meta_namespace *space;
+    uint64_t top;
+    unsigned seed;
+    int operations;
+};
+
+/* Resolves "/t/nA" or "/t/nA/nB" (random) to a parent id and a name. */
+static int random_entry(struct random_worker *worker, uint64_t *parent, char *name)
+{
+    int first = rand_r(&worker->seed) % 6, second = rand_r(&worker->seed) % 6;
+    if (rand_r(&worker->seed) % 2) {
+        *parent = worker->top;
+        snprintf(name, 8, "n%d", first);
+        return 0;
+    }
+    char directory[8];
+    snprintf(directory, sizeof(directory), "n%d", first);
+    snprintf(name, 8, "n%d", second);
+    struct inode inode;
+    int status = meta_lookup(worker->space, &root, worker->top, directory, &inode);
+    *parent = inode.id;
+    return status;
+}
+
+static void *random_changes(void *argument)
+{
+    struct random_worker *worker = argument;
+    for (int i = 0; i < worker->operations; i++) {
+        uint64_t parent, other_parent;
+        char name[8], other[8];
+        struct inode inode;
+        if (random_entry(worker, &parent, name) != 0 || random_entry(worker, &other_parent, other) != 0)
+            continue;
+        struct inode existing;
+        switch (rand_r(&worker->seed) % 8) {
+        case 6:
+            if (meta_lookup(worker->space, &root, parent, name, &existing) == 0)
+                meta_link(worker->space, &root, existing.id, other_parent, other, &inode);
+            break;
+        case 0: meta_create(worker->space, &root, parent, name, 0644, 0, &inode); break;
+        case 1: meta_mkdir(worker->space, &root, parent, name, 0755, &inode); break;
+        case 2: meta_unlink(worker->space, &root, parent, name); break;
+        case 3: meta_rmdir(worker->space, &root, parent, name); break;
+        case 4: meta_rename(worker->space, &root, parent, name, other_parent, other, 0); break;
+        case 5: meta_rename(worker->space, &root, parent, name, other_parent, other, META_RENAME_EXCHANGE); break;
+        default: meta_rename(worker->space, &root, parent, name, other_parent, other, META_RENAME_NOREPLACE);
+        }
+    }
+    return NULL;
+}
+
+/* Regression: a rename into a directory that a concurrent rename replaced (deleted)
+ * once took the missing parent for a missing entry and wrote the entry into the
+ * deleted directory; both renames committed within a few rounds. */
+struct rename_pair {
+    struct meta_namespace *space;
+    uint64_t top, x;
+    pthread_barrier_t *barrier;
+    int replace_status, into_status;
+};
+
+static void *rename_over_x(void *argument)
+{
+    struct rename_pair *pair = argument;
+    pthread_barrier_wait(pair->barrier);
+    pair->replace_status = meta_rename(pair->space, &root, pair->top, "y", pair->top, "x", 0);
+    return NULL;
+}
+
+static void *rename_into_x(void *argument)
+{
+    struct rename_pair *pair = argument;
+    pthread_barrier_wait(pair->barrier);
+    pair->into_status = meta_rename(pair->space, &root, pair->top, "f", pair->x, "n2", 0);
+    return NULL;
+}
+
+static void rename_into_a_directory_being_replaced_never_both_commit(void **state)
+{
+    struct fixture *fixture = *state;
+    uint64_t top = make_directory(fixture, &root, META_ROOT_ID, "t", 0755);
+    for (int round = 0; round < 300; round++) {
+        pthread_barrier_t barrier;
+        pthread_barrier_init(&barrier, NULL, 2);
+        struct rename_pair pair = {fixture->space, top, make_directory(fixture, &root, top, "x", 0755),
+                                   &barrier, -1, -1};
+        make_directory(fixture, &root, top, "y", 0755);
+        make_directory(fixture, &root, top, "f", 0755);
+        pthread_t a, b;
+        assert_int_equal(pthread_create(&a, NULL, rename_over_x, &pair), 0);
+        assert_int_equal(pthread_create(&b, NULL, rename_into_x, &pair), 0);
+        pthread_join(a, NULL);
+        pthread_join(b, NULL);
+        pthread_barrier_destroy(&barrier);
+        if (pair.replace_status == 0 && pair.into_status == 0)
+            fail_msg("round %d: both renames committed", round);
+        static const char *const names[] = {"x", "y", "f"};
+        uint64_t removed;
+        for (size_t i = 0; i < 3; i++)
+            meta_remove_tree(fixture->space, &root, top, names[i], &removed);
+    }
+    struct meta_check_report report;
+    assert_int_equal(meta_check(fixture->space, &report), 0);
+    assert_int_equal(report.problem_count, 0);
+}
+
+static void random_concurrent_changes_stay_consistent(void **state)
+{
+    struct fixture *fixture = *state;
+    uint64_t top = make_directory(fixture, &root, META_ROOT_ID, "t", 0755);
+    struct random_worker workers[8];
+    pthread_t threads[8];
+    for (int i = 0; i < 8; i++) {
+        workers[i] = (struct random_worker){fixture->space, top, (unsigned)i * 7919 + 17, 1500};
+        assert_int_equal(pthread_create(&threads[i], NULL, random_changes, &workers[i]), 0);
+    }
+    for (int i = 0; i < 8; i++)
+        pthread_join(threads[i], NULL);
+    struct meta_check_report report;
+    assert_int_equal(meta_check(fixture->space, &report), 0);
+    if (report.problem_count)
+        fail_msg("%llu problems, first: %s", (unsigned long long)report.problem_count, report.problems[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -753,11 +901,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(mkdirs_creates_missing_directories, setup, teardown),
         cmocka_unit_test_setup_teardown(batch_stat_readlink_and_realpath, setup, teardown),
         cmocka_unit_test_setup_teardown(directory_layouts_are_set_by_root_and_inherited, setup, teardown),
+        cmocka_unit_test_setup_teardown(new_files_pin_the_newest_table_version, setup, teardown),
         cmocka_unit_test_setup_teardown(gc_removes_chunks_then_the_inode, setup, teardown),
         cmocka_unit_test_setup_teardown(gc_queue_is_walked_page_by_page, setup, teardown),
         cmocka_unit_test_setup_teardown(sessions_of_dead_clients_are_pruned, setup, teardown),
         cmocka_unit_test_setup_teardown(check_passes_on_a_consistent_namespace, setup, teardown),
         cmocka_unit_test(check_finds_each_kind_of_corruption),
+        cmocka_unit_test_setup_teardown(rename_into_a_directory_being_replaced_never_both_commit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(random_concurrent_changes_stay_consistent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
