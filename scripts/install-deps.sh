@@ -11,7 +11,7 @@ packages=(
   libisal-dev libinih-dev liburing-dev liblmdb-dev libpq-dev libfuse3-dev libzstd-dev
   # tests
   libcmocka-dev python3 python3-pytest libclang-rt-14-dev postgresql lmdb-utils
-  fuse3 iproute2 procps
+  fuse3 iproute2 procps git
   # benchmarks (machine limits are measured in the same run)
   iperf3 fio
 )

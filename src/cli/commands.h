@@ -18,6 +18,7 @@ int command_bench(int argc, char **argv);
 int command_up(int argc, char **argv);
 int command_down(int argc, char **argv);
 int command_status(int argc, char **argv);
+int command_mount(int argc, char **argv);
 int command_storage_tool(int argc, char **argv);
 
 #endif /* CHAINFS_CLI_COMMANDS_H */

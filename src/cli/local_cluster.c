@@ -1,15 +1,18 @@
 /*
  * local_cluster.c - `chainfs up`, `down` and `status`: a whole cluster on this machine.
  *
- * `up` starts each process of the local cluster as a detached child of its own (new
- * session, stdin from /dev/null, output to <dir>/log/<name>.log), waits until it
- * published its address and answers health, and says what it started. `down` sends
- * SIGTERM to every pid recorded in <dir>/run and waits (SIGKILL after a timeout);
- * `status` lists them. Processes are found by their pid files only, never by name.
+ * `up` starts, in a run directory (default /var/tmp/chainfs), one mgmtd and two meta
+ * servers sharing one KV store (embedded LMDB in <dir>/kv, or PostgreSQL), storage
+ * services with several targets each (<dir>/storage-N), uploads a replicated chain
+ * table, waits until every chain serves and mounts the file system through FUSE
+ * (<dir>/mnt by default). Each process is a detached child of its own (new session,
+ * stdin from /dev/null, output to <dir>/log/<name>.log); `up` waits until it published
+ * its address and answers health (the mount: until it is mounted), and says what it
+ * started and what to do next. A second `up` reuses the data and whatever still runs.
  *
- * Today the cluster is the cluster manager (one mgmtd on the embedded LMDB store in
- * <dir>/kv, initialised with init-cluster on first start); meta, storage and the FUSE
- * mount join this list as they are built.
+ * `down` stops the mount first (clean unmount), then storage, meta and mgmtd, each
+ * by SIGTERM to the pid recorded in <dir>/run (SIGKILL after a timeout); processes are
+ * found by their pid files only, never by name. `status` lists them.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,15 +20,18 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "chainfs/error.h"
 #include "cli/commands.h"
+#include "cli/local_cluster.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "daemon/run_dir.h"
@@ -35,95 +41,155 @@
 #include "net/system_service.h"
 
 #define DEFAULT_CLUSTER_DIR "/var/tmp/chainfs"
-#define START_TIMEOUT_NS (15 * CLOCK_NS_PER_S)
-#define STOP_TIMEOUT_NS (15 * CLOCK_NS_PER_S)
+#define START_TIMEOUT_NS (30 * CLOCK_NS_PER_S)
+#define STOP_TIMEOUT_NS (20 * CLOCK_NS_PER_S)
+#define ARGUMENTS_MAX 48
 
+/* One process of the cluster and its command line. */
 struct cluster_process {
-    const char *name;
+    char name[32];
     const char *subcommand;
-    const char *settings[4]; /* "section.key=value"; "{dir}" stands for the cluster dir */
+    char *arguments[ARGUMENTS_MAX]; /* after "chainfs <subcommand>", NULL-terminated */
+    size_t count;
+    char text[ARGUMENTS_MAX][PATH_MAX + 64];
 };
 
-static const struct cluster_process cluster_processes[] = {
-    {"mgmtd-1", "mgmtd", {"mgmtd.node_id=1", "kv.lmdb_path={dir}/kv", NULL}},
-};
+static void add_argument(struct cluster_process *process, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
 
-static const char *const coming_next[] = {
-    "meta x2 over the embedded LMDB store (issue #6)",
-    "storage x3 with a 3-replica chain table (issue #5)",
-    "the FUSE mount (issue #7)",
-};
-
-struct cluster_paths {
-    char dir[PATH_MAX / 2];
-    char run[PATH_MAX];
-    char log[PATH_MAX];
-};
-
-static int parse_dir_option(int argc, char **argv, struct cluster_paths *paths, const char *usage)
+static void add_argument(struct cluster_process *process, const char *format, ...)
 {
-    static const struct option options[] = {{"dir", required_argument, NULL, 'd'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
-    const char *dir = getenv("CHAINFS_DIR") ? getenv("CHAINFS_DIR") : DEFAULT_CLUSTER_DIR;
-    int option;
-    optind = 1;
-    while ((option = getopt_long(argc, argv, "d:h", options, NULL)) != -1) {
-        if (option == 'd') {
-            dir = optarg;
-        } else {
-            fprintf(option == 'h' ? stdout : stderr, "usage: %s\n", usage);
-            return option == 'h' ? 0 : 2;
-        }
+    if (process->count + 1 >= ARGUMENTS_MAX)
+        return;
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(process->text[process->count], sizeof(process->text[0]), format, arguments);
+    va_end(arguments);
+    process->arguments[process->count] = process->text[process->count];
+    process->arguments[++process->count] = NULL;
+}
+
+static void add_setting(struct cluster_process *process, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* "--set section.key=value", the setting formatted like printf. */
+static void add_setting(struct cluster_process *process, const char *format, ...)
+{
+    char setting[PATH_MAX + 64];
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(setting, sizeof(setting), format, arguments);
+    va_end(arguments);
+    add_argument(process, "--set");
+    add_argument(process, "%s", setting);
+}
+
+/* A service daemon named name, with the run directory settings every one takes. */
+static void service_process(struct cluster_process *process, const struct local_cluster *cluster,
+                            const char *subcommand, const char *name)
+{
+    memset(process, 0, sizeof(*process));
+    snprintf(process->name, sizeof(process->name), "%s", name);
+    process->subcommand = subcommand;
+    add_setting(process, "daemon.name=%s", name);
+    add_setting(process, "daemon.run_dir=%s", cluster->run);
+}
+
+/* kv.* settings of the shared store. */
+static void add_kv_settings(struct cluster_process *process, const struct local_cluster *cluster)
+{
+    if (cluster->postgres) {
+        add_setting(process, "kv.backend=postgres");
+        add_setting(process, "kv.postgres_conninfo=%s", cluster->postgres);
+        return;
     }
-    if (optind < argc || strlen(dir) >= sizeof(paths->dir)) {
-        fprintf(stderr, "usage: %s\n", usage);
-        return 2;
+    add_setting(process, "kv.backend=lmdb");
+    add_setting(process, "kv.lmdb_path=%s/kv", cluster->dir);
+    if (cluster->fast)
+        add_setting(process, "kv.durability=nosync"); /* tests: no fdatasync per commit */
+}
+
+/* Heartbeats every second (fast: 200 ms) and failure after 10 s (fast: 3 s): a local
+ * cluster recovers from a restart in seconds rather than the production minute. */
+static const char *heartbeat_interval(const struct local_cluster *cluster)
+{
+    return cluster->fast ? "200ms" : "1s";
+}
+
+static const char *fail_interval(const struct local_cluster *cluster)
+{
+    return cluster->fast ? "3s" : "10s";
+}
+
+static void mgmtd_process(struct cluster_process *process, const struct local_cluster *cluster)
+{
+    service_process(process, cluster, "mgmtd", "mgmtd-1");
+    add_setting(process, "mgmtd.node_id=1");
+    add_kv_settings(process, cluster);
+    add_setting(process, "mgmtd.tick_interval=%s", cluster->fast ? "100ms" : "500ms");
+    add_setting(process, "mgmtd.heartbeat_fail_interval=%s", fail_interval(cluster));
+}
+
+static void meta_process(struct cluster_process *process, const struct local_cluster *cluster,
+                         unsigned index)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "meta-%u", index + 1);
+    service_process(process, cluster, "meta", name);
+    add_setting(process, "meta.node_id=%u", LOCAL_META_FIRST_NODE + index);
+    add_setting(process, "meta.mgmtd=%s", cluster->mgmtd_address);
+    add_setting(process, "meta.heartbeat_interval=%s", heartbeat_interval(cluster));
+    add_setting(process, "meta.heartbeat_fail_interval=%s", fail_interval(cluster));
+    if (cluster->fast)
+        add_setting(process, "meta.gc_interval=200ms");
+    add_kv_settings(process, cluster);
+}
+
+static void storage_process(struct cluster_process *process, const struct local_cluster *cluster,
+                            unsigned index)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "storage-%u", index + 1);
+    service_process(process, cluster, "storage", name);
+    add_setting(process, "storage.node_id=%u", LOCAL_STORAGE_FIRST_NODE + index);
+    add_setting(process, "storage.mgmtd=%s", cluster->mgmtd_address);
+    add_setting(process, "storage.disks=%s/storage-%u/disk0", cluster->dir, index + 1);
+    add_setting(process, "storage.heartbeat_interval=%s", heartbeat_interval(cluster));
+    add_setting(process, "storage.heartbeat_fail_interval=%s", fail_interval(cluster));
+    if (cluster->fast) {
+        add_setting(process, "storage.routing_interval=200ms");
+        add_setting(process, "storage.sync=false");
     }
-    snprintf(paths->dir, sizeof(paths->dir), "%s", dir);
-    snprintf(paths->run, sizeof(paths->run), "%s/run", dir);
-    snprintf(paths->log, sizeof(paths->log), "%s/log", dir);
-    return -1;
+}
+
+static void mount_process(struct cluster_process *process, const struct local_cluster *cluster)
+{
+    memset(process, 0, sizeof(*process));
+    snprintf(process->name, sizeof(process->name), "mount");
+    process->subcommand = "mount";
+    add_argument(process, "--mgmtd=%s", cluster->mgmtd_address);
+    add_argument(process, "--run-dir=%s", cluster->run);
+    add_argument(process, "--name=mount");
+    add_argument(process, "--client-id=local-mount-%d", (int)getpid());
+    if (cluster->fast) {
+        add_argument(process, "--length-report-ms=200");
+        add_argument(process, "--session-interval-ms=500");
+    }
+    if (cluster->page_cache)
+        add_argument(process, "--page-cache");
+    add_argument(process, "%s", cluster->mountpoint);
 }
 
 static bool process_alive(pid_t pid) { return kill(pid, 0) == 0 || errno == EPERM; }
 
-/* Starts one daemon detached from this terminal; returns its pid or -1. */
-/* "--set" arguments of a process, with {dir} replaced by the cluster directory. */
-static size_t process_settings(const struct cluster_paths *paths, const struct cluster_process *process,
-                               char storage[][PATH_MAX + 64], char **arguments)
-{
-    size_t count = 0;
-    snprintf(storage[0], PATH_MAX + 64, "daemon.name=%s", process->name);
-    snprintf(storage[1], PATH_MAX + 64, "daemon.run_dir=%s", paths->run);
-    for (size_t i = 0; i < 4 && process->settings[i]; i++) {
-        const char *setting = process->settings[i];
-        const char *marker = strstr(setting, "{dir}");
-        if (marker)
-            snprintf(storage[2 + i], PATH_MAX + 64, "%.*s%s%s", (int)(marker - setting), setting,
-                     paths->dir, marker + 5);
-        else
-            snprintf(storage[2 + i], PATH_MAX + 64, "%s", setting);
-        count = 3 + i;
-    }
-    if (count == 0)
-        count = 2;
-    for (size_t i = 0; i < count; i++) {
-        arguments[2 * i] = "--set";
-        arguments[2 * i + 1] = storage[i];
-    }
-    return 2 * count;
-}
-
-/* Starts one daemon detached from this terminal; returns its pid or -1. */
-static pid_t spawn_daemon(const struct cluster_paths *paths, const struct cluster_process *process)
+/* Starts one process detached from this terminal; returns its pid or -1. */
+static pid_t spawn_process(const struct local_cluster *cluster, const struct cluster_process *process)
 {
     char log_path[PATH_MAX + 64];
-    static char settings[6][PATH_MAX + 64];
-    char *arguments[2 + 12 + 1] = {"chainfs", (char *)process->subcommand};
-    size_t count = process_settings(paths, process, settings, arguments + 2);
-    arguments[2 + count] = NULL;
-    snprintf(log_path, sizeof(log_path), "%s/%s.log", paths->log, process->name);
+    char *arguments[ARGUMENTS_MAX + 3] = {"chainfs", (char *)process->subcommand};
+    for (size_t i = 0; i <= process->count; i++)
+        arguments[2 + i] = process->arguments[i];
+    snprintf(log_path, sizeof(log_path), "%s/%s.log", cluster->log, process->name);
     pid_t child = fork();
     if (child != 0)
         return child;
@@ -140,16 +206,21 @@ static pid_t spawn_daemon(const struct cluster_paths *paths, const struct cluste
 }
 
 /* Waits until the daemon published its address and answers health. */
-static int wait_until_ready(struct rpc_client *client, const struct cluster_paths *paths,
+static int wait_until_ready(struct rpc_client *client, const struct local_cluster *cluster,
                             const char *name, pid_t pid, char *address, size_t capacity)
 {
     uint64_t deadline = deadline_after_ns(START_TIMEOUT_NS);
+    bool mount = strcmp(name, "mount") == 0;
     while (!deadline_expired(deadline)) {
         int wait_status;
         if (waitpid(pid, &wait_status, WNOHANG) == pid)
             return CHAINFS_IO; /* it exited */
         struct system_health health;
-        if (run_dir_read_address(paths->run, name, address, capacity) == 0 &&
+        if (mount && local_cluster_mounted(cluster->mountpoint)) {
+            snprintf(address, capacity, "%s", cluster->mountpoint);
+            return 0;
+        }
+        if (!mount && run_dir_read_address(cluster->run, name, address, capacity) == 0 &&
             system_health_query(client, address, CLOCK_NS_PER_S, &health) == 0)
             return 0;
         clock_sleep_ns(50 * CLOCK_NS_PER_MS);
@@ -157,38 +228,47 @@ static int wait_until_ready(struct rpc_client *client, const struct cluster_path
     return CHAINFS_TIMEOUT;
 }
 
-static int start_process(struct rpc_client *client, const struct cluster_paths *paths,
+/* Whether the process recorded as name runs (and, for the mount, is mounted). */
+static bool already_running(const struct local_cluster *cluster, const char *name, pid_t *pid)
+{
+    if (run_dir_read_pid(cluster->run, name, pid) != 0 || !process_alive(*pid))
+        return false;
+    return strcmp(name, "mount") != 0 || local_cluster_mounted(cluster->mountpoint);
+}
+
+static int start_process(struct rpc_client *client, const struct local_cluster *cluster,
                          const struct cluster_process *process)
 {
-    char address[ADDRESS_TEXT_MAX * 2];
+    char address[PATH_MAX];
     pid_t pid;
-    if (run_dir_read_pid(paths->run, process->name, &pid) == 0 && process_alive(pid)) {
-        run_dir_read_address(paths->run, process->name, address, sizeof(address));
-        printf("  %-10s already running: pid %d, rpc %s\n", process->name, (int)pid, address);
+    if (already_running(cluster, process->name, &pid)) {
+        if (run_dir_read_address(cluster->run, process->name, address, sizeof(address)) != 0)
+            snprintf(address, sizeof(address), "%s", cluster->mountpoint);
+        printf("  %-10s already running: pid %d, %s\n", process->name, (int)pid, address);
         return 0;
     }
-    pid = spawn_daemon(paths, process);
+    run_dir_remove_address(cluster->run, process->name); /* a killed one's stale port */
+    pid = spawn_process(cluster, process);
     if (pid < 0) {
         fprintf(stderr, "chainfs up: cannot start %s: %s\n", process->name, strerror(errno));
         return 1;
     }
-    int status = wait_until_ready(client, paths, process->name, pid, address, sizeof(address));
+    int status = wait_until_ready(client, cluster, process->name, pid, address, sizeof(address));
     if (status != 0) {
         fprintf(stderr, "chainfs up: %s did not become ready (%s); see %s/%s.log\n",
-                process->name, chainfs_error_message(status), paths->log, process->name);
+                process->name, chainfs_error_message(status), cluster->log, process->name);
         return 1;
     }
-    printf("  %-10s started: pid %d, rpc %s\n", process->name, (int)pid, address);
+    printf("  %-10s started: pid %d, %s\n", process->name, (int)pid, address);
+    fflush(stdout);
     return 0;
 }
 
 /* Runs init-cluster once (a second `up` finds it done). */
-static int initialise_cluster(struct rpc_client *client, const struct cluster_paths *paths)
+static int initialise_cluster(struct rpc_client *client, const struct local_cluster *cluster)
 {
-    char address[ADDRESS_TEXT_MAX * 2];
     struct mgmtd_client mgmtd;
-    if (run_dir_read_address(paths->run, "mgmtd-1", address, sizeof(address)) != 0 ||
-        mgmtd_client_init(&mgmtd, client, address, 5 * CLOCK_NS_PER_S) != 0)
+    if (mgmtd_client_init(&mgmtd, client, cluster->mgmtd_address, 5 * CLOCK_NS_PER_S) != 0)
         return 1;
     struct wire_writer message;
     wire_writer_init(&message);
@@ -197,10 +277,19 @@ static int initialise_cluster(struct rpc_client *client, const struct cluster_pa
     wire_put_u32(&message, 1);        /* default chain table */
     wire_put_bool(&message, false);
     struct rpc_call call;
-    rpc_call_init(&call, MGMTD_SERVICE_ID, MGMTD_METHOD_INIT_CLUSTER);
-    call.message = message.data;
-    call.message_length = message.length;
-    int status = mgmtd_client_call_primary(&mgmtd, &call);
+    int status;
+    /* a restarted mgmtd takes the lease back a moment after it answers health */
+    uint64_t deadline = deadline_after_ns(START_TIMEOUT_NS);
+    for (;;) {
+        rpc_call_init(&call, MGMTD_SERVICE_ID, MGMTD_METHOD_INIT_CLUSTER);
+        call.message = message.data;
+        call.message_length = message.length;
+        status = mgmtd_client_call_primary(&mgmtd, &call);
+        if (status == 0 || status == CHAINFS_EXISTS || deadline_expired(deadline))
+            break;
+        rpc_call_release(&call);
+        clock_sleep_ns(100 * CLOCK_NS_PER_MS);
+    }
     if (status == 0)
         printf("  cluster    initialised (1 MiB chunks, stripe 4, chain table 1)\n");
     else if (status == CHAINFS_EXISTS)
@@ -210,83 +299,272 @@ static int initialise_cluster(struct rpc_client *client, const struct cluster_pa
                 call.error_text[0] ? call.error_text : chainfs_error_message(status));
     rpc_call_release(&call);
     wire_writer_free(&message);
-    printf("  admin      CHAINFS_MGMTD=%s chainfs admin status\n", address);
     return status == 0 || status == CHAINFS_EXISTS ? 0 : 1;
+}
+
+/* Starts every process in order, setting up targets and chains before the mount. */
+static int start_cluster(struct rpc_client *client, struct local_cluster *cluster)
+{
+    static struct cluster_process process; /* large: keep it off the stack */
+    mgmtd_process(&process, cluster);
+    int code = start_process(client, cluster, &process);
+    if (code == 0 &&
+        run_dir_read_address(cluster->run, "mgmtd-1", cluster->mgmtd_address,
+                             sizeof(cluster->mgmtd_address)) != 0)
+        code = 1;
+    if (code == 0)
+        code = initialise_cluster(client, cluster);
+    for (unsigned i = 0; code == 0 && i < 2; i++) {
+        meta_process(&process, cluster, i);
+        code = start_process(client, cluster, &process);
+    }
+    for (unsigned i = 0; code == 0 && i < cluster->storage_count; i++) {
+        char disk[PATH_MAX];
+        snprintf(disk, sizeof(disk), "%.*s/storage-%u/disk0", PATH_MAX / 2, cluster->dir, i + 1);
+        if (run_dir_make_directories(disk) != 0) {
+            fprintf(stderr, "chainfs up: cannot create %s: %s\n", disk, strerror(errno));
+            return 1;
+        }
+        storage_process(&process, cluster, i);
+        code = start_process(client, cluster, &process);
+    }
+    if (code == 0 && local_cluster_create_targets(client, cluster) != 0)
+        code = 1;
+    if (code == 0 && local_cluster_setup_chains(client, cluster) != 0)
+        code = 1;
+    if (code == 0 && run_dir_make_directories(cluster->mountpoint) != 0) {
+        fprintf(stderr, "chainfs up: cannot create the mount point %s\n", cluster->mountpoint);
+        code = 1;
+    }
+    if (code == 0) {
+        mount_process(&process, cluster);
+        code = start_process(client, cluster, &process);
+    }
+    return code;
+}
+
+static const char up_usage[] =
+    "usage: chainfs up [options]   a local cluster, mounted\n"
+    "  --dir DIR          run directory (default " DEFAULT_CLUSTER_DIR " or $CHAINFS_DIR)\n"
+    "  --mountpoint PATH  where to mount (default DIR/mnt)\n"
+    "  --storage N        storage services (default 3)\n"
+    "  --targets N        targets per storage service (default 4)\n"
+    "  --replicas N       replicas per chain (default 3)\n"
+    "  --postgres CONNINFO  keep the KV store in PostgreSQL instead of DIR/kv (LMDB)\n"
+    "  --page-cache       mount with the kernel page cache (default: direct I/O)\n"
+    "  --fast             short heartbeat and failure intervals (tests)\n";
+
+static bool parse_count(const char *text, unsigned minimum, unsigned maximum, unsigned *value)
+{
+    char *end;
+    unsigned long number = strtoul(text, &end, 10);
+    *value = (unsigned)number;
+    return end != text && *end == '\0' && number >= minimum && number <= maximum;
+}
+
+/* Options of up/down/status; returns -1 to go on, else the exit code. */
+static int parse_options(int argc, char **argv, struct local_cluster *cluster, const char *usage,
+                         bool up)
+{
+    enum { DIR_OPTION = 256, MOUNTPOINT, STORAGE, TARGETS, REPLICAS, POSTGRES, PAGE_CACHE, FAST };
+    static const struct option options[] = {
+        {"dir", required_argument, NULL, DIR_OPTION}, {"mountpoint", required_argument, NULL, MOUNTPOINT},
+        {"storage", required_argument, NULL, STORAGE}, {"targets", required_argument, NULL, TARGETS},
+        {"replicas", required_argument, NULL, REPLICAS}, {"postgres", required_argument, NULL, POSTGRES},
+        {"page-cache", no_argument, NULL, PAGE_CACHE}, {"fast", no_argument, NULL, FAST},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *dir = getenv("CHAINFS_DIR") ? getenv("CHAINFS_DIR") : DEFAULT_CLUSTER_DIR;
+    const char *mountpoint = NULL;
+    *cluster = (struct local_cluster){.storage_count = 3, .targets_per_node = 4, .replicas = 3};
+    int option;
+    bool ok = true;
+    optind = 1;
+    while (ok && (option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (option == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (!up && option != DIR_OPTION && option != MOUNTPOINT)
+            ok = false;
+        else if (option == DIR_OPTION)
+            dir = optarg;
+        else if (option == MOUNTPOINT)
+            mountpoint = optarg;
+        else if (option == STORAGE)
+            ok = parse_count(optarg, 1, LOCAL_STORAGE_MAX, &cluster->storage_count);
+        else if (option == TARGETS)
+            ok = parse_count(optarg, 1, 64, &cluster->targets_per_node);
+        else if (option == REPLICAS)
+            ok = parse_count(optarg, 1, CHAIN_TARGETS_MAX, &cluster->replicas);
+        else if (option == POSTGRES)
+            cluster->postgres = optarg;
+        else if (option == PAGE_CACHE)
+            cluster->page_cache = true;
+        else if (option == FAST)
+            cluster->fast = true;
+        else
+            ok = false;
+    }
+    if (!ok || optind < argc || strlen(dir) >= sizeof(cluster->dir) ||
+        (up && cluster->replicas > cluster->storage_count)) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    snprintf(cluster->dir, sizeof(cluster->dir), "%s", dir);
+    snprintf(cluster->run, sizeof(cluster->run), "%s/run", dir);
+    snprintf(cluster->log, sizeof(cluster->log), "%s/log", dir);
+    if (mountpoint)
+        snprintf(cluster->mountpoint, sizeof(cluster->mountpoint), "%s", mountpoint);
+    else
+        snprintf(cluster->mountpoint, sizeof(cluster->mountpoint), "%s/mnt", dir);
+    return -1;
+}
+
+/* Absolute paths, so that the daemons (which chdir nowhere) and mountinfo agree. */
+static int make_absolute(struct local_cluster *cluster)
+{
+    char resolved[PATH_MAX];
+    if (run_dir_make_directories(cluster->dir) != 0 || !realpath(cluster->dir, resolved) ||
+        strlen(resolved) >= sizeof(cluster->dir))
+        return 1;
+    snprintf(cluster->dir, sizeof(cluster->dir), "%.*s", (int)sizeof(cluster->dir) - 1, resolved);
+    snprintf(cluster->run, sizeof(cluster->run), "%s/run", cluster->dir);
+    snprintf(cluster->log, sizeof(cluster->log), "%s/log", cluster->dir);
+    if (run_dir_make_directories(cluster->mountpoint) != 0 || !realpath(cluster->mountpoint, resolved))
+        return 1;
+    snprintf(cluster->mountpoint, sizeof(cluster->mountpoint), "%s", resolved);
+    return 0;
+}
+
+/* The mount point of the last `up` (down and status need it without options). */
+static void remember_mountpoint(const struct local_cluster *cluster)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/mountpoint", cluster->run);
+    FILE *file = fopen(path, "w");
+    if (file) {
+        fprintf(file, "%s\n", cluster->mountpoint);
+        fclose(file);
+    }
+}
+
+static void recall_mountpoint(struct local_cluster *cluster)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/mountpoint", cluster->run);
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return;
+    if (fgets(cluster->mountpoint, sizeof(cluster->mountpoint), file))
+        cluster->mountpoint[strcspn(cluster->mountpoint, "\n")] = '\0';
+    fclose(file);
 }
 
 int command_up(int argc, char **argv)
 {
-    struct cluster_paths paths;
-    int code = parse_dir_option(argc, argv, &paths, "chainfs up [--dir DIR]  (default "
-                                DEFAULT_CLUSTER_DIR " or $CHAINFS_DIR)");
+    struct local_cluster cluster;
+    int code = parse_options(argc, argv, &cluster, up_usage, true);
     if (code >= 0)
         return code;
-    int error = run_dir_make_directories(paths.run);
-    if (error == 0)
-        error = run_dir_make_directories(paths.log);
-    if (error != 0) {
-        fprintf(stderr, "chainfs up: cannot create %s: %s\n", paths.dir, strerror(error));
+    if (make_absolute(&cluster) != 0 || run_dir_make_directories(cluster.run) != 0 ||
+        run_dir_make_directories(cluster.log) != 0) {
+        fprintf(stderr, "chainfs up: cannot create %s or the mount point %s: %s\n", cluster.dir,
+                cluster.mountpoint, strerror(errno));
         return 1;
     }
+    remember_mountpoint(&cluster);
     log_set_level(LOG_LEVEL_ERROR);
     struct rpc_client_options options;
     rpc_client_default_options(&options);
     struct rpc_client *client;
     if (rpc_client_create(&options, &client) != 0)
         return 1;
-    printf("chainfs up: local cluster in %s\n", paths.dir);
-    code = 0;
-    for (size_t i = 0; code == 0 && i < sizeof(cluster_processes) / sizeof(cluster_processes[0]); i++)
-        code = start_process(client, &paths, &cluster_processes[i]);
-    if (code == 0)
-        code = initialise_cluster(client, &paths);
+    printf("chainfs up: local cluster in %s (%u storage x %u targets, %u replicas, KV %s)\n",
+           cluster.dir, cluster.storage_count, cluster.targets_per_node, cluster.replicas,
+           cluster.postgres ? "in PostgreSQL" : "in LMDB");
+    fflush(stdout);
+    code = start_cluster(client, &cluster);
     rpc_client_destroy(client);
-    if (code != 0)
+    if (code != 0) {
+        fprintf(stderr, "\nchainfs up failed; what started keeps running: `chainfs down --dir %s` "
+                        "stops it\n", cluster.dir);
         return code;
-    printf("\nNot built yet, so not started (the file system is not mounted yet):\n");
-    for (size_t i = 0; i < sizeof(coming_next) / sizeof(coming_next[0]); i++)
-        printf("  - %s\n", coming_next[i]);
-    printf("\nNext: `chainfs status --dir %s` to check, `chainfs down --dir %s` to stop.\n",
-           paths.dir, paths.dir);
+    }
+    printf("\nchainfs is mounted at %s\n\n", cluster.mountpoint);
+    printf("Next:\n  ls %s                      use it like any directory\n", cluster.mountpoint);
+    printf("  chainfs status --dir %s       the processes\n", cluster.dir);
+    printf("  CHAINFS_MGMTD=%s chainfs admin status   chains and targets\n",
+           cluster.mgmtd_address);
+    printf("  chainfs down --dir %s         unmount and stop (data stays for the next `up`)\n",
+           cluster.dir);
     return 0;
 }
 
-/* Calls visit(name) for each <name>.pid in the run directory. Returns the count. */
-static int for_each_daemon(const struct cluster_paths *paths,
-                           void (*visit)(const struct cluster_paths *paths, const char *name,
+/* Stop order: the mount first (it needs the services to flush lengths), mgmtd last. */
+static int stop_rank(const char *name)
+{
+    static const char *const order[] = {"mount", "storage-", "meta-", "mgmtd-"};
+    for (int i = 0; i < 4; i++)
+        if (strncmp(name, order[i], strlen(order[i])) == 0)
+            return i;
+    return 4;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    const char *left = a, *right = b;
+    int rank = stop_rank(left) - stop_rank(right);
+    return rank ? rank : strcmp(left, right);
+}
+
+/* Calls visit(name) for each <name>.pid in the run directory, in stop order. Returns
+ * the count. */
+static int for_each_daemon(const struct local_cluster *cluster,
+                           void (*visit)(const struct local_cluster *cluster, const char *name,
                                          void *argument),
                            void *argument)
 {
-    DIR *directory = opendir(paths->run);
+    enum { NAMES_MAX = 64 };
+    static char names[NAMES_MAX][64];
+    int count = 0;
+    DIR *directory = opendir(cluster->run);
     if (!directory)
         return 0;
-    int count = 0;
     struct dirent *entry;
-    while ((entry = readdir(directory)) != NULL) {
+    while ((entry = readdir(directory)) != NULL && count < NAMES_MAX) {
         size_t length = strlen(entry->d_name);
-        if (length <= 4 || strcmp(entry->d_name + length - 4, ".pid") != 0)
+        if (length <= 4 || length - 4 >= sizeof(names[0]) ||
+            strcmp(entry->d_name + length - 4, ".pid") != 0)
             continue;
-        char name[256];
-        snprintf(name, sizeof(name), "%.*s", (int)(length - 4), entry->d_name);
-        visit(paths, name, argument);
-        count++;
+        snprintf(names[count++], sizeof(names[0]), "%.*s", (int)(length - 4), entry->d_name);
     }
     closedir(directory);
+    qsort(names, (size_t)count, sizeof(names[0]), compare_names);
+    for (int i = 0; i < count; i++)
+        visit(cluster, names[i], argument);
     return count;
 }
 
-static void stop_daemon(const struct cluster_paths *paths, const char *name, void *argument)
+/* SIGTERM to name (unless it is not running: then its stale files go). Returns its
+ * pid, or 0. */
+static pid_t signal_daemon(const struct local_cluster *cluster, const char *name)
 {
-    int *failures = argument;
     pid_t pid;
-    if (run_dir_read_pid(paths->run, name, &pid) != 0 || !process_alive(pid)) {
+    if (run_dir_read_pid(cluster->run, name, &pid) != 0 || !process_alive(pid)) {
         printf("  %-10s not running (stale pid file removed)\n", name);
-        run_dir_release_pid(paths->run, name);
-        run_dir_remove_address(paths->run, name);
-        return;
+        run_dir_release_pid(cluster->run, name);
+        run_dir_remove_address(cluster->run, name);
+        return 0;
     }
     kill(pid, SIGTERM);
-    uint64_t deadline = deadline_after_ns(STOP_TIMEOUT_NS);
+    return pid;
+}
+
+/* Waits for a signalled daemon to exit; SIGKILL after the timeout. Returns 1 if it had
+ * to be killed. */
+static int wait_for_exit(const struct local_cluster *cluster, const char *name, pid_t pid,
+                         uint64_t deadline)
+{
     while (process_alive(pid) && !deadline_expired(deadline)) {
         waitpid(pid, NULL, WNOHANG); /* reaps it if it is our child */
         clock_sleep_ns(20 * CLOCK_NS_PER_MS);
@@ -295,24 +573,79 @@ static void stop_daemon(const struct cluster_paths *paths, const char *name, voi
         kill(pid, SIGKILL);
         printf("  %-10s did not stop within %llu s: killed (pid %d)\n", name,
                (unsigned long long)(STOP_TIMEOUT_NS / CLOCK_NS_PER_S), (int)pid);
-        run_dir_release_pid(paths->run, name);
-        run_dir_remove_address(paths->run, name);
-        (*failures)++;
-        return;
+        run_dir_release_pid(cluster->run, name);
+        run_dir_remove_address(cluster->run, name);
+        return 1;
     }
     printf("  %-10s stopped (pid %d)\n", name, (int)pid);
+    return 0;
+}
+
+struct stop_batch {
+    int rank;           /* the kind being stopped now */
+    char names[64][64]; /* its processes, signalled */
+    pid_t pids[64];
+    int count;
+};
+
+static void signal_in_rank(const struct local_cluster *cluster, const char *name, void *argument)
+{
+    struct stop_batch *batch = argument;
+    if (stop_rank(name) != batch->rank || batch->count == 64)
+        return;
+    pid_t pid = signal_daemon(cluster, name);
+    if (pid == 0)
+        return;
+    snprintf(batch->names[batch->count], sizeof(batch->names[0]), "%.63s", name);
+    batch->pids[batch->count++] = pid;
+}
+
+/* Stops every daemon, kind by kind in stop order, the processes of one kind together.
+ * Returns how many had to be killed; *count says how many were found. */
+static int stop_all(const struct local_cluster *cluster, int *count)
+{
+    static struct stop_batch batch;
+    int failures = 0;
+    *count = 0;
+    for (int rank = 0; rank <= 4; rank++) {
+        batch.rank = rank;
+        batch.count = 0;
+        int found = for_each_daemon(cluster, signal_in_rank, &batch);
+        if (rank == 0)
+            *count = found;
+        uint64_t deadline = deadline_after_ns(STOP_TIMEOUT_NS);
+        for (int i = 0; i < batch.count; i++)
+            failures += wait_for_exit(cluster, batch.names[i], batch.pids[i], deadline);
+    }
+    return failures;
+}
+
+/* A mount whose daemon died leaves the kernel mount behind ("transport endpoint is
+ * not connected"): detach it so that the next `up` can mount again. */
+static void detach_stale_mount(const struct local_cluster *cluster)
+{
+    if (!local_cluster_mounted(cluster->mountpoint))
+        return;
+    if (umount2(cluster->mountpoint, MNT_DETACH) == 0)
+        printf("  mount      detached the stale mount at %s\n", cluster->mountpoint);
+    else
+        fprintf(stderr, "chainfs down: cannot unmount %s: %s\n", cluster->mountpoint,
+                strerror(errno));
 }
 
 int command_down(int argc, char **argv)
 {
-    struct cluster_paths paths;
-    int code = parse_dir_option(argc, argv, &paths, "chainfs down [--dir DIR]");
+    struct local_cluster cluster;
+    int code = parse_options(argc, argv, &cluster, "usage: chainfs down [--dir DIR]\n", false);
     if (code >= 0)
         return code;
-    int failures = 0;
-    printf("chainfs down: %s\n", paths.dir);
-    if (for_each_daemon(&paths, stop_daemon, &failures) == 0)
+    recall_mountpoint(&cluster);
+    printf("chainfs down: %s\n", cluster.dir);
+    int count;
+    int failures = stop_all(&cluster, &count);
+    if (count == 0)
         printf("  nothing running\n");
+    detach_stale_mount(&cluster);
     return failures ? 1 : 0;
 }
 
@@ -321,15 +654,22 @@ struct status_context {
     int unhealthy;
 };
 
-static void show_daemon(const struct cluster_paths *paths, const char *name, void *argument)
+static void show_daemon(const struct local_cluster *cluster, const char *name, void *argument)
 {
     struct status_context *context = argument;
     pid_t pid = 0;
     char address[ADDRESS_TEXT_MAX * 2] = "-";
     struct system_health health;
-    bool alive = run_dir_read_pid(paths->run, name, &pid) == 0 && process_alive(pid);
+    bool alive = run_dir_read_pid(cluster->run, name, &pid) == 0 && process_alive(pid);
+    if (strcmp(name, "mount") == 0) {
+        bool mounted = alive && local_cluster_mounted(cluster->mountpoint);
+        printf("  %-10s %-7s pid %-7d %s\n", name, mounted ? "up" : alive ? "silent" : "down",
+               (int)pid, cluster->mountpoint);
+        context->unhealthy += !mounted;
+        return;
+    }
     bool answered = alive &&
-                    run_dir_read_address(paths->run, name, address, sizeof(address)) == 0 &&
+                    run_dir_read_address(cluster->run, name, address, sizeof(address)) == 0 &&
                     system_health_query(context->client, address, CLOCK_NS_PER_S, &health) == 0;
     if (answered)
         printf("  %-10s up      pid %-7d rpc %-22s %s, up %llu s\n", name, (int)pid, address,
@@ -342,20 +682,21 @@ static void show_daemon(const struct cluster_paths *paths, const char *name, voi
 
 int command_status(int argc, char **argv)
 {
-    struct cluster_paths paths;
-    int code = parse_dir_option(argc, argv, &paths, "chainfs status [--dir DIR]");
+    struct local_cluster cluster;
+    int code = parse_options(argc, argv, &cluster, "usage: chainfs status [--dir DIR]\n", false);
     if (code >= 0)
         return code;
+    recall_mountpoint(&cluster);
     log_set_level(LOG_LEVEL_ERROR);
     struct rpc_client_options options;
     rpc_client_default_options(&options);
     struct status_context context = {0};
     if (rpc_client_create(&options, &context.client) != 0)
         return 1;
-    printf("chainfs status: %s\n", paths.dir);
-    int count = for_each_daemon(&paths, show_daemon, &context);
+    printf("chainfs status: %s\n", cluster.dir);
+    int count = for_each_daemon(&cluster, show_daemon, &context);
     rpc_client_destroy(context.client);
     if (count == 0)
-        printf("  nothing running (start it with `chainfs up --dir %s`)\n", paths.dir);
+        printf("  nothing running (start it with `chainfs up --dir %s`)\n", cluster.dir);
     return count == 0 || context.unhealthy ? 1 : 0;
 }

@@ -17,6 +17,7 @@ static const struct subcommand subcommands[] = {
     {"up", command_up, "start a local cluster in a run directory"},
     {"down", command_down, "stop the local cluster started by `up`"},
     {"status", command_status, "show the processes of the local cluster"},
+    {"mount", command_mount, "mount a chainfs file system through FUSE"},
     {"mgmtd", command_mgmtd, "the cluster manager daemon"},
     {"meta", command_meta, "a metadata server (the namespace on the KV store)"},
     {"meta-tool", command_meta_tool, "one metadata operation through the meta client (JSON out)"},
@@ -36,7 +37,6 @@ static void print_usage(FILE *out)
             CHAINFS_VERSION);
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
         fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
-    fprintf(out, "\ncoming with later work: mount\n");
 }
 
 int main(int argc, char **argv)

@@ -120,6 +120,10 @@ int routing_cache_refresh(struct routing_cache *cache)
     pthread_mutex_lock(&cache->lock);
     uint64_t wanted = cache->started + 1;
     while (cache->completed < wanted) {
+        if (cache->stopping) {
+            pthread_mutex_unlock(&cache->lock);
+            return CHAINFS_SHUTTING_DOWN;
+        }
         if (!cache->refreshing)
             fetch_locked(cache);
         else
@@ -190,16 +194,24 @@ int routing_cache_create(const struct routing_cache_options *options, struct rou
     return 0;
 }
 
+void routing_cache_stop(struct routing_cache *cache)
+{
+    pthread_mutex_lock(&cache->lock);
+    cache->stopping = true;
+    pthread_cond_broadcast(&cache->changed);
+    while (cache->refreshing)
+        pthread_cond_wait(&cache->changed, &cache->lock);
+    pthread_mutex_unlock(&cache->lock);
+    if (cache->has_thread)
+        pthread_join(cache->thread, NULL);
+    cache->has_thread = false;
+}
+
 void routing_cache_destroy(struct routing_cache *cache)
 {
     if (cache == NULL)
         return;
-    pthread_mutex_lock(&cache->lock);
-    cache->stopping = true;
-    pthread_cond_broadcast(&cache->changed);
-    pthread_mutex_unlock(&cache->lock);
-    if (cache->has_thread)
-        pthread_join(cache->thread, NULL);
+    routing_cache_stop(cache);
     routing_snapshot_release(cache->current);
     pthread_cond_destroy(&cache->changed);
     pthread_mutex_destroy(&cache->lock);

@@ -47,6 +47,11 @@ int routing_cache_create(const struct routing_cache_options *options, struct rou
  * until released. NULL is accepted. */
 void routing_cache_destroy(struct routing_cache *cache);
 
+/* Stops the refresh thread and makes later refreshes fail with
+ * CHAINFS_SHUTTING_DOWN without calling mgmtd, so that the RPC client can be
+ * destroyed while snapshots are still being read. Waits for a refresh in flight. */
+void routing_cache_stop(struct routing_cache *cache);
+
 /* Fetches the routing info now (coalesced with concurrent callers) and installs it
  * if it is newer than the current one. Returns the fetch status (0 when the routing
  * info was fetched, even if it was not newer). */

@@ -521,11 +521,17 @@ static void storage_stop(void *state)
     if (node->maintenance_started)
         pthread_join(node->maintenance, NULL);
     heartbeat_client_stop(node->heartbeat);
-    routing_cache_destroy(node->routing);
+    /* Writes still in flight after the server's drain finish on the I/O pool without
+     * refreshing routing (shutting_down), so: no more refreshes, then the RPC client
+     * (its calls complete and queue their continuations), then the pool runs them,
+     * and only then do snapshots go. */
+    if (node->routing)
+        routing_cache_stop(node->routing);
     if (node->rpc)
-        rpc_client_destroy(node->rpc); /* completes calls in flight */
+        rpc_client_destroy(node->rpc);
     if (node->io_pool)
-        worker_pool_destroy(node->io_pool); /* runs their continuations */
+        worker_pool_destroy(node->io_pool);
+    routing_cache_destroy(node->routing);
     size_t count = atomic_load(&node->target_count);
     for (size_t i = 0; i < count; i++)
         target_close(node->targets[i]);

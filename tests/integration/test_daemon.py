@@ -113,7 +113,9 @@ def test_local_cluster_up_status_down(binary, tmp_path):
         assert up.returncode == 0, up.stdout + up.stderr
         assert "mgmtd-1    started" in up.stdout
         assert "cluster    initialised" in up.stdout
-        assert "Not built yet" in up.stdout  # it says what is coming
+        # the whole cluster, mounted (tests/integration/test_fuse.py works through it)
+        assert "chainfs is mounted at %s" % (cluster / "mnt") in up.stdout, up.stdout
+        assert os.path.ismount(cluster / "mnt")
         again = run(binary, "up", "--dir", str(cluster))
         assert again.returncode == 0 and "already running" in again.stdout
         assert "already initialised" in again.stdout
@@ -125,6 +127,7 @@ def test_local_cluster_up_status_down(binary, tmp_path):
     finally:
         down = run(binary, "down", "--dir", str(cluster))
     assert down.returncode == 0 and "stopped" in down.stdout
+    assert not os.path.ismount(cluster / "mnt")
     status = run(binary, "status", "--dir", str(cluster))
     assert status.returncode == 1 and "nothing running" in status.stdout
     # A second up after a clean down reuses the data and takes the released lease at once.
