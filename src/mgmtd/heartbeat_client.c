@@ -230,7 +230,8 @@ static int heartbeat_call(struct heartbeat_client *client, uint64_t *sent,
         struct wire_reader reader; /* later fields, if any, are for newer clients */
         wire_reader_init(&reader, call.reply_message, call.reply_message_length);
         reply->routing_version = wire_get_u64(&reader);
-        reply->config_version = wire_get_u64(&reader);
+        if (wire_reader_remaining(&reader) >= 8) /* mgmtd sends it; older replies lack it */
+            reply->config_version = wire_get_u64(&reader);
         if (!wire_reader_ok(&reader))
             status = CHAINFS_MALFORMED;
     }

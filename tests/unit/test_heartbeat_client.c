@@ -105,6 +105,8 @@ static bool check_heartbeat(struct fake_mgmtd *fake, const struct rpc_request *r
              check_target(fake, &reader, 102, 1);
     else
         ok = ok && count == 0;
+    uint64_t incarnation = wire_get_u64(&reader); /* the process's start, wall clock */
+    ok = ok && incarnation > 1700000000ull * 1000000000ull;
     return ok && wire_reader_done(&reader);
 }
 
