@@ -4,7 +4,7 @@ writing and reading through the mount throughout: a storage service SIGKILLed mi
 and restarted (detection, recovery, replicas compared chunk by chunk), and the whole
 cluster stopped and started again (everything the log says was acknowledged is there).
 
-Each takes a minute or more, so they are `chaos` tests (`-m chaos`); they skip where
+They run in the default suite (about a minute each); they skip where
 the binary has no FUSE mount yet. Measured times are printed (-s)."""
 import json
 import os
@@ -17,7 +17,8 @@ import pytest
 import faults
 from workload import Workload, expected_from_log, verify_directory
 
-pytestmark = pytest.mark.chaos
+# Part of the default suite (about 2 minutes together); the long randomized run is
+# test_faults.py under -m chaos.
 
 
 class LocalCluster:

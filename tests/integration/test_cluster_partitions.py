@@ -7,7 +7,7 @@ Expected (DESIGN §5): the cut-off service stops serving (exits) within half the
 failure interval; mgmtd marks its targets offline after the failure interval and the
 chains go on without them; writes continue; after healing, the service is started
 again, its targets recover and serve; nothing acknowledged is lost and the replicas
-of every chain are identical. A `chaos` test (`-m chaos`: it takes about a minute);
+of every chain are identical. It runs in the default suite (about a minute);
 skips where the binary has no storage service or FUSE mount yet. Prints its times."""
 import os
 import signal
@@ -22,7 +22,8 @@ from conftest import Daemon
 from test_cluster_faults import LocalCluster
 from workload import Workload, expected_from_log, verify_directory
 
-pytestmark = pytest.mark.chaos
+# Part of the default suite (about 2 minutes together); the long randomized run is
+# test_faults.py under -m chaos.
 
 FAIL_MS = 3000
 HEARTBEAT_MS = 200
