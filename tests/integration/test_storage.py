@@ -467,3 +467,25 @@ def test_write_in_flight_survives_the_loss_of_its_successor(cluster):
     assert "dropped 1 unacknowledged pending versions" in cluster.nodes[2].log_text()
     assert_identical(cluster, 1)
     assert read(cluster, 201, 1, chunk, 0, 600)[5] == b"during" * 100
+
+
+def test_restarted_node_waits_until_its_targets_are_published_offline(cluster):
+    """DESIGN §5: a storage service restarted before mgmtd noticed its death does not
+    heartbeat until all its targets are published offline, so each goes through
+    recovery instead of resuming with whatever it missed."""
+    victim = cluster.nodes[2]
+    victim.process.send_signal(signal.SIGKILL)
+    victim.process.wait()
+    victim.log.close()
+    restarted = cluster.start_node(2)  # at once: mgmtd still shows its targets serving
+    assert restarted.wait_for_log("waiting until mgmtd takes this node's targets offline",
+                                  timeout=10), restarted.log_text()
+    states = dict(cluster.chain(1)[2])
+    if states[201] == "serving":  # not yet detected: it must not have beaten
+        assert "heartbeating" not in restarted.log_text()
+    wait_until(lambda: dict(cluster.chain(1)[2])[201] == "offline", FAIL_MS / 1000 + 10,
+               "target 201 offline", cluster.explain)
+    assert restarted.wait_for_log("heartbeating", timeout=10), restarted.log_text()
+    wait_until(lambda: all(state == "serving" for _, state in cluster.chain(1)[2]), 30,
+               "chain 1 serving again", cluster.explain)
+    assert_identical(cluster, 1)
