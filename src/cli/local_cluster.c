@@ -156,6 +156,8 @@ static void storage_process(struct cluster_process *process, const struct local_
     add_setting(process, "storage.disks=%s/storage-%u/disk0", cluster->dir, index + 1);
     add_setting(process, "storage.heartbeat_interval=%s", heartbeat_interval(cluster));
     add_setting(process, "storage.heartbeat_fail_interval=%s", fail_interval(cluster));
+    /* Twelve targets on one disk: 256 MiB steps per size class would take gigabytes. */
+    add_setting(process, "storage.grow_step=16MiB");
     if (cluster->fast) {
         add_setting(process, "storage.routing_interval=200ms");
         add_setting(process, "storage.sync=false");

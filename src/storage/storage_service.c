@@ -54,6 +54,7 @@ static int target_open(struct storage_node *node, uint64_t target_id, uint32_t d
     struct chunk_engine_options options = {
         .chunk_size_limit = (uint64_t)node->config->chunk_size_limit,
         .capacity_bytes = (uint64_t)node->config->target_capacity,
+        .grow_bytes = (uint64_t)node->config->grow_step,
         .sync = node->config->sync,
     };
     int status = chunk_lock_table_create(node->io_pool, &target->locks);
@@ -559,6 +560,8 @@ static const struct config_setting storage_settings[] = {
                     "comma list of directories holding target-<id> directories"),
     STORAGE_SETTING("target_capacity", CONFIG_TYPE_SIZE, "0", target_capacity, 0, INT64_MAX,
                     "bytes each target may allocate (0: unlimited)"),
+    STORAGE_SETTING("grow_step", CONFIG_TYPE_SIZE, "256MiB", grow_step, 1 << 20, 64ll << 30,
+                    "block files of a size class grow by at least this (fallocate)"),
     STORAGE_SETTING("chunk_size_limit", CONFIG_TYPE_SIZE, "64MiB", chunk_size_limit, 65536,
                     64ll << 20, "the largest chunk a target stores"),
     STORAGE_SETTING("sync", CONFIG_TYPE_BOOL, "true", sync, 0, 0,

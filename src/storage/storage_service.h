@@ -32,6 +32,7 @@ struct storage_config {
     char *mgmtd;
     char *disks;
     int64_t target_capacity;
+    int64_t grow_step;
     int64_t chunk_size_limit;
     bool sync;
     int64_t heartbeat_interval;      /* ms */
