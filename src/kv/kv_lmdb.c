@@ -146,7 +146,9 @@ static int open_environment(struct lmdb_backend *backend, const struct kv_option
     if (result != 0)
         return lmdb_status(result, "create environment");
     uint64_t map_size = options->lmdb_map_size ? options->lmdb_map_size : KV_LMDB_DEFAULT_MAP_SIZE;
-    unsigned flags = MDB_NOTLS | (options->durability == KV_DURABILITY_NOSYNC ? MDB_NOSYNC | MDB_WRITEMAP : 0);
+    /* No MDB_WRITEMAP: pages written through a writable map of a sparse file on a full
+     * disk raise SIGBUS; with write() a full disk is an error the commit returns. */
+    unsigned flags = MDB_NOTLS | (options->durability == KV_DURABILITY_NOSYNC ? MDB_NOSYNC : 0);
     result = mdb_env_set_mapsize(backend->env, map_size);
     if (result == 0)
         result = mdb_env_set_maxreaders(backend->env, KV_LMDB_MAX_READERS);

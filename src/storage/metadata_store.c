@@ -65,7 +65,7 @@ static int open_environment(struct metadata_store *store, const char *path, bool
     mdb_env_set_maxdbs(store->env, 2);
     unsigned flags = MDB_NOTLS;
     if (!sync)
-        flags |= MDB_NOSYNC | MDB_WRITEMAP;
+        flags |= MDB_NOSYNC; /* no MDB_WRITEMAP: a full disk must fail a commit, not SIGBUS */
     result = mdb_env_open(store->env, path, flags, 0644);
     if (result != 0)
         return result;

@@ -7,7 +7,7 @@
  * one LMDB transaction: all of it or nothing becomes durable.
  *
  * Durability: `sync` waits for LMDB's fdatasyncs, so a returned commit survives a
- * power loss; without it (MDB_NOSYNC | MDB_WRITEMAP) a commit is in the page cache
+ * power loss; without it (MDB_NOSYNC) a commit is in the page cache
  * when it returns and survives the crash of the process, not of the machine. LMDB is
  * copy-on-write either way, so a crash never leaves a half-applied batch.
  *
