@@ -122,6 +122,17 @@ static int remove_entry(const char *path, const struct stat *info, int flag, str
     return 0;
 }
 
+/* Whether path is the root of a mount (its device differs from its parent's). */
+static bool is_mounted(const char *path)
+{
+    char parent[600];
+    snprintf(parent, sizeof(parent), "%s/..", path);
+    struct stat own, above;
+    return stat(path, &own) == 0 && stat(parent, &above) == 0 && own.st_dev != above.st_dev;
+}
+
+/* `chainfs down`, then the directory goes, unless something is still mounted there
+ * (a down that had to SIGKILL a slow daemon still counts as down). */
 static void stop_cluster(const struct settings *settings)
 {
     if (settings->cluster_dir[0] == '\0')
@@ -130,9 +141,12 @@ static void stop_cluster(const struct settings *settings)
         fprintf(stderr, "cluster kept running: chainfs down --dir %s\n", settings->cluster_dir);
         return;
     }
-    if (run_cluster_command(settings, "down", 120) != 0) {
-        fprintf(stderr, "chainfs bench fuse: `chainfs down` failed; %s is left in place\n",
+    if (run_cluster_command(settings, "down", 120) != 0)
+        fprintf(stderr, "chainfs bench fuse: `chainfs down` reported a problem; see %s/down.log\n",
                 settings->cluster_dir);
+    if (is_mounted(settings->mountpoint)) {
+        fprintf(stderr, "chainfs bench fuse: %s is still mounted; %s is left in place\n",
+                settings->mountpoint, settings->cluster_dir);
         return;
     }
     nftw(settings->cluster_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
