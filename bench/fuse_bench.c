@@ -170,6 +170,17 @@ struct fio_figures {
     double write_mib_s, read_mib_s, random_iops;
 };
 
+static int fio_step(const char *options, const char *section, const char *directory,
+                    struct fio_result *result)
+{
+    if (interrupted)
+        return -1;
+    if (fio_run(options, section, result) == 0)
+        return 0;
+    fprintf(stderr, "chainfs bench fuse: fio failed in %s: fio %s\n", directory, options);
+    return -1;
+}
+
 /* The three fio runs on a file in directory; 0 or -1. */
 static int run_fio(const struct settings *settings, const char *directory,
                    struct fio_figures *figures)
@@ -183,7 +194,7 @@ static int run_fio(const struct settings *settings, const char *directory,
              "--name=seqwrite --filename='%s' --size=%llu --rw=write %s --direct=%d "
              "--end_fsync=1 --runtime=%d",
              file, settings->size, common, direct, FIO_SEQUENTIAL_CAP_S);
-    if (interrupted || fio_run(options, "write", &result) != 0)
+    if (fio_step(options, "write", directory, &result) != 0)
         return -1;
     figures->write_mib_s = result.mib_per_second;
     /* a capped write may have left a shorter file: read what is there */
@@ -193,7 +204,7 @@ static int run_fio(const struct settings *settings, const char *directory,
     snprintf(options, sizeof(options),
              "--name=seqread --filename='%s' --size=%llu --rw=read %s --direct=%d --runtime=%d",
              file, written, common, direct, FIO_SEQUENTIAL_CAP_S);
-    if (interrupted || fio_run(options, "read", &result) != 0)
+    if (fio_step(options, "read", directory, &result) != 0)
         return -1;
     figures->read_mib_s = result.mib_per_second;
     /* io_uring queues 32 reads per job: through FUSE they are served by io_uring's
@@ -203,7 +214,7 @@ static int run_fio(const struct settings *settings, const char *directory,
              "--ioengine=io_uring --iodepth=32 --numjobs=2 --group_reporting --direct=%d "
              "--fallocate=none --runtime=%d --time_based",
              file, written, direct, settings->random_seconds);
-    if (interrupted || fio_run(options, "read", &result) != 0)
+    if (fio_step(options, "read", directory, &result) != 0)
         return -1;
     figures->random_iops = result.iops;
     unlink(file);
@@ -313,10 +324,8 @@ static int measure(struct settings *settings)
     struct fio_figures mount_fio = {0}, local_fio = {0};
     double mount_files[3], local_files[3];
     if (run_fio(settings, settings->mount_dir, &mount_fio) != 0 ||
-        run_fio(settings, settings->local_dir, &local_fio) != 0) {
-        fprintf(stderr, "chainfs bench fuse: fio failed (is fio installed?)\n");
+        run_fio(settings, settings->local_dir, &local_fio) != 0)
         return -1;
-    }
     if (run_files(settings, settings->mount_dir, mount_files) != 0 ||
         run_files(settings, settings->local_dir, local_files) != 0)
         return -1;
