@@ -20,16 +20,11 @@ static double fio_field(const char *json, const char *section, const char *key)
     return colon ? strtod(colon + 1, NULL) : -1;
 }
 
-int limit_fio(const char *file, uint64_t size_mib, const char *pattern, unsigned block_bytes,
-              unsigned depth, unsigned seconds, struct fio_result *result)
+int fio_run(const char *options, const char *section, struct fio_result *result)
 {
     memset(result, 0, sizeof(*result));
-    char command[1024];
-    snprintf(command, sizeof(command),
-             "fio --name=limit --filename='%s' --size=%lluM --direct=1 --ioengine=io_uring "
-             "--rw=%s --bs=%u --iodepth=%u --runtime=%u --time_based --output-format=json "
-             "2>/dev/null",
-             file, (unsigned long long)size_mib, pattern, block_bytes, depth, seconds);
+    char command[1536];
+    snprintf(command, sizeof(command), "fio %s --output-format=json 2>/dev/null", options);
     FILE *output = popen(command, "r");
     if (!output)
         return -1;
@@ -45,15 +40,27 @@ int limit_fio(const char *file, uint64_t size_mib, const char *pattern, unsigned
     if (!json)
         return -1;
     json[length] = '\0';
-    const char *section = strstr(pattern, "read") ? "read" : "write";
     double bytes = fio_field(json, section, "\"bw_bytes\"");
     double iops = fio_field(json, section, "\"iops\"");
+    double io_bytes = fio_field(json, section, "\"io_bytes\"");
     free(json);
     if (bytes <= 0 || iops <= 0)
         return -1;
     result->mib_per_second = bytes / (1024.0 * 1024.0);
     result->iops = iops;
+    result->io_bytes = io_bytes > 0 ? io_bytes : 0;
     return 0;
+}
+
+int limit_fio(const char *file, uint64_t size_mib, const char *pattern, unsigned block_bytes,
+              unsigned depth, unsigned seconds, struct fio_result *result)
+{
+    char options[1024];
+    snprintf(options, sizeof(options),
+             "--name=limit --filename='%s' --size=%lluM --direct=1 --ioengine=io_uring "
+             "--rw=%s --bs=%u --iodepth=%u --runtime=%u --time_based",
+             file, (unsigned long long)size_mib, pattern, block_bytes, depth, seconds);
+    return fio_run(options, strstr(pattern, "read") ? "read" : "write", result);
 }
 
 double limit_memcpy_mib_s(unsigned block_bytes, double seconds)

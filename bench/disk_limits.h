@@ -11,7 +11,14 @@
 struct fio_result {
     double mib_per_second;
     double iops;
+    double io_bytes; /* bytes transferred (fio_run only) */
 };
+
+/* Runs `fio OPTIONS --output-format=json` (options are shell words, quoted by the
+ * caller) and reads bandwidth, IOPS and bytes of the "read" or "write" section of the
+ * first job (use --group_reporting with numjobs > 1). Returns 0, or -1 when fio is
+ * missing, fails, or its output has no figure. */
+int fio_run(const char *options, const char *section, struct fio_result *result);
 
 /* Runs `fio` with O_DIRECT on file (created, size_mib MiB) for `seconds`:
  * pattern "write", "read", "randread" or "randwrite", block bytes, queue depth.

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench/fuse_bench.h"
 #include "bench/meta_bench.h"
 #include "bench/rpc_bench.h"
 #include "bench/storage_bench.h"
@@ -21,6 +22,7 @@ static const struct benchmark benchmarks[] = {
     {"rpc", rpc_bench_main, "RPC round trips (depth 1/16/64) and 1 MiB bulk vs raw TCP and iperf3"},
     {"meta", meta_bench_main, "creates/stats/unlinks per second against 2 meta servers vs raw KV"},
     {"storage", storage_bench_main, "chunk writes/reads (1 and 3 replicas) vs fio, iperf3 and memcpy"},
+    {"fuse", fuse_bench_main, "fio and create/stat/unlink through the FUSE mount vs the local disk"},
     {"kv", kv_bench_main, "KV transactions on LMDB (sync, nosync) and PostgreSQL vs the fsync rate"},
 };
 
