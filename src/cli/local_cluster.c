@@ -10,7 +10,7 @@
  * its address and answers health (the mount: until it is mounted), and says what it
  * started and what to do next. A second `up` reuses the data and whatever still runs.
  *
- * `down` stops the mount first (clean unmount), then storage, meta and mgmtd, each
+ * `down` stops the mount first (clean unmount), then meta, storage and mgmtd, each
  * by SIGTERM to the pid recorded in <dir>/run (SIGKILL after a timeout); processes are
  * found by their pid files only, never by name. `status` lists them.
  */
@@ -502,10 +502,12 @@ int command_up(int argc, char **argv)
     return 0;
 }
 
-/* Stop order: the mount first (it needs the services to flush lengths), mgmtd last. */
+/* Stop order: the mount first (it needs the services to flush lengths), then meta
+ * (its GC calls storage: with storage gone first, collection would run into timeouts
+ * while meta stops), storage, mgmtd last. */
 static int stop_rank(const char *name)
 {
-    static const char *const order[] = {"mount", "storage-", "meta-", "mgmtd-"};
+    static const char *const order[] = {"mount", "meta-", "storage-", "mgmtd-"};
     for (int i = 0; i < 4; i++)
         if (strncmp(name, order[i], strlen(order[i])) == 0)
             return i;

@@ -233,6 +233,14 @@ static bool owns(struct meta_server *server, uint64_t inode_id)
 
 /* One page of the queue from *cursor (the last id seen; 0: the start), then the
  * cursor moves on, wrapping at the end. */
+static bool stopping(struct meta_server *server)
+{
+    pthread_mutex_lock(&server->lock);
+    bool stop = server->stopping;
+    pthread_mutex_unlock(&server->lock);
+    return stop;
+}
+
 static void collect_garbage(struct meta_server *server, uint64_t *cursor)
 {
     uint64_t ids[GC_BATCH];
@@ -241,7 +249,8 @@ static void collect_garbage(struct meta_server *server, uint64_t *cursor)
     int status = meta_gc_queue_page(server->space, *cursor, ids, GC_BATCH, &count, &more);
     if (status == 0)
         *cursor = more && count ? ids[count - 1] : 0;
-    for (size_t i = 0; status == 0 && i < count; i++) {
+    /* A stop waits for at most the file in progress, not the whole page. */
+    for (size_t i = 0; status == 0 && i < count && !stopping(server); i++) {
         if (!owns(server, ids[i]))
             continue;
         int result = meta_gc_collect(server->space, &server->storage, ids[i], client_is_dead, server);
