@@ -480,11 +480,22 @@ def test_restarted_node_waits_until_its_targets_are_published_offline(cluster):
     restarted = cluster.start_node(2)  # at once: mgmtd still shows its targets serving
     assert restarted.wait_for_log("waiting until mgmtd takes this node's targets offline",
                                   timeout=10), restarted.log_text()
-    states = dict(cluster.chain(1)[2])
-    if states[201] == "serving":  # not yet detected: it must not have beaten
-        assert "heartbeating" not in restarted.log_text()
-    wait_until(lambda: dict(cluster.chain(1)[2])[201] == "offline", FAIL_MS / 1000 + 10,
-               "target 201 offline", cluster.explain)
+    # While mgmtd still shows 201 serving (the kill not yet noticed), the restarted node
+    # must not have beaten. The log is read before the state: a beat in it means the
+    # node saw 201 offline first, after which it cannot be serving again before recovery
+    # (several mgmtd ticks later). Checked at every poll (at least once: mgmtd needs
+    # FAIL_MS to notice the kill).
+    checks = 0
+    deadline = time.monotonic() + FAIL_MS / 1000 + 10
+    while True:
+        log = restarted.log_text()
+        if dict(cluster.chain(1)[2])[201] != "serving":
+            break
+        assert "heartbeating" not in log, log
+        checks += 1
+        assert time.monotonic() < deadline, "target 201 never left serving"
+        time.sleep(0.05)
+    assert checks > 0
     assert restarted.wait_for_log("heartbeating", timeout=10), restarted.log_text()
     wait_until(lambda: all(state == "serving" for _, state in cluster.chain(1)[2]), 30,
                "chain 1 serving again", cluster.explain)
