@@ -280,9 +280,7 @@ static void adopt_truncate(struct chainfs_client *client, const struct inode *in
     if (!open)
         return;
     pthread_mutex_lock(&open->lock);
-    open->length = inode->length;
-    open->reported_length = inode->length;
-    open->truncate_version = inode->truncate_version;
+    open_inode_learn(open, inode);
     pthread_mutex_unlock(&open->lock);
     open_inode_release(client, open);
 }

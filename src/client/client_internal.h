@@ -79,6 +79,11 @@ void client_attributes(const struct inode *inode, struct chainfs_attributes *att
  * reference; or returns the status. */
 int open_inode_acquire(struct chainfs_client *client, const struct inode *inode,
                        struct open_inode **open);
+/* Takes meta's facts about the inode (from an open, stat or truncate) into open, whose
+ * lock the caller holds. A newer truncate version replaces length; the same version
+ * only grows it; an older one is a reply that raced a truncate here and is ignored
+ * (taking it would move appends and length reports back to before the truncate). */
+void open_inode_learn(struct open_inode *open, const struct inode *inode);
 /* Drops a reference; the last one frees it. */
 void open_inode_release(struct chainfs_client *client, struct open_inode *open);
 /* The open_inode of inode_id with a reference taken, or NULL if not open here. */

@@ -177,10 +177,7 @@ static uint64_t readable_length(struct chainfs_file *file, uint64_t end)
     struct chainfs_client *client = file->client;
     if (client->backend.meta->stat(client->backend.meta_context, open->inode_id, &inode) == 0) {
         pthread_mutex_lock(&open->lock);
-        if (inode.truncate_version != open->truncate_version || inode.length > open->length) {
-            open->truncate_version = inode.truncate_version;
-            open->length = open->reported_length = inode.length;
-        }
+        open_inode_learn(open, &inode);
         length = open->length;
         pthread_mutex_unlock(&open->lock);
     }

@@ -83,18 +83,22 @@ static void open_inode_free(struct open_inode *open)
     free(open);
 }
 
-/* An existing entry learns meta's newer facts (another client's length report or
- * truncate) when the inode is opened again. */
-static void refresh(struct open_inode *open, const struct inode *inode)
+void open_inode_learn(struct open_inode *open, const struct inode *inode)
 {
-    pthread_mutex_lock(&open->lock);
-    if (inode->truncate_version != open->truncate_version) {
+    /* called with open->lock held */
+    if (inode->truncate_version > open->truncate_version) {
         open->truncate_version = inode->truncate_version;
         open->length = inode->length;
         open->reported_length = inode->length;
-    } else if (inode->length > open->length) {
+    } else if (inode->truncate_version == open->truncate_version && inode->length > open->length) {
         open->length = inode->length;
     }
+}
+
+static void refresh(struct open_inode *open, const struct inode *inode)
+{
+    pthread_mutex_lock(&open->lock);
+    open_inode_learn(open, inode);
     pthread_mutex_unlock(&open->lock);
 }
 

@@ -78,10 +78,14 @@ static void apply_changes(const struct meta_credentials *credentials, struct ino
         inode->atime_ns = now;
     if (fields & META_SET_MTIME_NOW)
         inode->mtime_ns = now;
-    if ((fields & META_SET_SIZE) && changes->size != inode->length) {
-        inode->length = changes->size;
+    if (fields & META_SET_SIZE) {
+        /* A new truncate version even at the same length: the client has cut storage
+         * there, and its own (or another client's) unreported longer length must not
+         * be adopted afterwards. */
         inode->truncate_version++;
-        inode->mtime_ns = now;
+        if (changes->size != inode->length)
+            inode->mtime_ns = now;
+        inode->length = changes->size;
     }
     inode->ctime_ns = now;
 }
