@@ -17,13 +17,6 @@ import pytest
 import faults
 from workload import Workload, expected_from_log, verify_directory
 
-# Behind -m chaos for now: the final run of the session saw readers through the mount
-# get bytes of neither the old nor the new content (and a short read) while writers ran
-# (test_whole_cluster_restart_keeps_everything, before any fault), once in about four
-# runs. Until that is understood these scenarios would make CI flaky. See
-# docs/reliability.md, "Open: torn reads through the mount".
-pytestmark = pytest.mark.chaos
-
 
 class LocalCluster:
     """`chainfs up --fast` in a directory of its own; down() at teardown."""

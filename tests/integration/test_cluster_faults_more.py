@@ -73,7 +73,6 @@ def restart(cluster, victim, name):
     return restarted
 
 
-@pytest.mark.chaos  # same workload as test_cluster_faults.py: see the note there
 def test_meta_server_killed_mount_fails_over(cluster, tmp_path):
     workload, runner = start_workload(cluster, tmp_path, duration=14.0, seed=41)
     time.sleep(3)
