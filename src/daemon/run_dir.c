@@ -103,6 +103,11 @@ int run_dir_claim_pid(const char *run_dir, const char *name)
 
 void run_dir_release_pid(const char *run_dir, const char *name)
 {
+    /* Only our own: a successor started after this process was taken for dead (a
+     * slow graceful stop) may hold the file already. */
+    pid_t holder;
+    if (run_dir_read_pid(run_dir, name, &holder) != 0 || holder != getpid())
+        return;
     char path[PATH_MAX];
     file_path(path, sizeof(path), run_dir, name, ".pid");
     unlink(path);

@@ -17,6 +17,7 @@
 /* Creates run_dir (with parents) and writes <name>.pid. Fails if a live process
  * already holds it; a stale file (dead pid) is replaced. Returns 0 or a status. */
 int run_dir_claim_pid(const char *run_dir, const char *name);
+/* Removes <name>.pid if it still names this process. */
 void run_dir_release_pid(const char *run_dir, const char *name);
 
 int run_dir_publish_address(const char *run_dir, const char *name, const char *address);

@@ -68,6 +68,7 @@ struct rpc_client {
     pthread_mutex_t lock; /* channels and sessions lists */
     struct client_channel *channels;
     struct client_session *sessions;
+    atomic_bool shut_down; /* rpc_client_shutdown: no more calls */
 };
 
 static const struct connection_handler client_connection_handler;
@@ -374,7 +375,9 @@ static void client_connection_closed(struct connection *connection, int status)
     forget_session(session->client, session);
     while (failed) {
         struct rpc_call *next = failed->state.next_pending;
-        int reason = failed->state.abort_status ? failed->state.abort_status : CHAINFS_DISCONNECTED;
+        int reason = failed->state.abort_status ? failed->state.abort_status
+                     : status == CHAINFS_SHUTTING_DOWN ? status /* this client stops */
+                                                       : CHAINFS_DISCONNECTED;
         failed->state.receiving = false;
         resolve(failed, reason, reason == CHAINFS_DISCONNECTED ? "connection lost" : NULL);
         failed = next;
@@ -561,6 +564,10 @@ int rpc_call_start(struct rpc_client *client, const char *address, struct rpc_ca
     if (call->message_length > client->options.max_body_length - FRAME_ENVELOPE_SIZE ||
         call->payload_length > UINT32_MAX || !call->on_complete)
         return CHAINFS_INVALID_ARGUMENT;
+    if (atomic_load(&client->shut_down)) {
+        snprintf(call->error_text, sizeof(call->error_text), "%s is shutting down", client->name);
+        return CHAINFS_SHUTTING_DOWN;
+    }
     uint64_t timeout = call->timeout_ns ? call->timeout_ns : client->options.default_timeout_ns;
     uint64_t connect_timeout = client->options.connect_timeout_ns;
     if (timeout < connect_timeout) /* a call never waits past its own deadline */
@@ -570,6 +577,11 @@ int rpc_call_start(struct rpc_client *client, const char *address, struct rpc_ca
     if (status != 0) {
         snprintf(call->error_text, sizeof(call->error_text), "cannot connect to %s", address);
         return status;
+    }
+    if (atomic_load(&client->shut_down)) { /* shut down while connecting */
+        session_unref(session);
+        snprintf(call->error_text, sizeof(call->error_text), "%s is shutting down", client->name);
+        return CHAINFS_SHUTTING_DOWN;
     }
     reset_result(call);
     call->state.session = session;
@@ -699,14 +711,20 @@ int rpc_client_create(const struct rpc_client_options *options, struct rpc_clien
     return 0;
 }
 
-void rpc_client_destroy(struct rpc_client *client)
+void rpc_client_shutdown(struct rpc_client *client)
 {
-    if (!client)
-        return;
+    atomic_store(&client->shut_down, true);
     pthread_mutex_lock(&client->lock);
     for (struct client_session *session = client->sessions; session; session = session->next)
         connection_close(session->connection, CHAINFS_SHUTTING_DOWN);
     pthread_mutex_unlock(&client->lock);
+}
+
+void rpc_client_destroy(struct rpc_client *client)
+{
+    if (!client)
+        return;
+    rpc_client_shutdown(client);
     for (size_t i = 0; i < client->loop_count; i++)
         event_loop_stop(client->loops[i].loop); /* runs the posted closes first */
     struct client_channel *channel = client->channels;

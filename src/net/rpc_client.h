@@ -40,7 +40,14 @@ void rpc_client_default_options(struct rpc_client_options *options);
 
 int rpc_client_create(const struct rpc_client_options *options, struct rpc_client **client);
 
-/* Closes every connection (calls in flight complete with CHAINFS_DISCONNECTED) and
+/* Ends every call in flight at once (they complete with CHAINFS_SHUTTING_DOWN) and
+ * refuses new ones with CHAINFS_SHUTTING_DOWN, instead of letting them run into their
+ * timeouts against peers that may be unreachable: for a stopping service whose
+ * threads are about to be joined. Safe concurrently with calls; the client stays
+ * valid until rpc_client_destroy. */
+void rpc_client_shutdown(struct rpc_client *client);
+
+/* Closes every connection (calls in flight complete with CHAINFS_SHUTTING_DOWN) and
  * frees the client. No call may be started concurrently. */
 void rpc_client_destroy(struct rpc_client *client);
 

@@ -241,6 +241,10 @@ static void on_stop_serving(void *context)
     log_error("lost contact with mgmtd for half the failure interval: stopping (a restart "
               "recovers the targets)");
     atomic_store(&node->shutting_down, true);
+    /* Calls in flight (forwards, recovery, removals) end now instead of running into
+     * their timeouts against peers this node may no longer reach: the stop that
+     * follows would wait for them. */
+    rpc_client_shutdown(node->rpc);
     kill(getpid(), SIGTERM); /* the daemon's graceful stop */
 }
 
@@ -519,6 +523,9 @@ static void storage_stop(void *state)
     node->stopping = true;
     pthread_cond_broadcast(&node->wake);
     pthread_mutex_unlock(&node->lock);
+    /* past the server's drain: what is still calling out (recovery, heartbeats) ends */
+    if (node->rpc)
+        rpc_client_shutdown(node->rpc);
     if (node->maintenance_started)
         pthread_join(node->maintenance, NULL);
     heartbeat_client_stop(node->heartbeat);

@@ -419,6 +419,43 @@ static void calls_to_many_silent_peers_all_time_out(void **state)
     }
 }
 
+/* A stopping service ends its calls in flight at once instead of waiting out their
+ * timeouts against silent peers, and starts no new ones. */
+static void shutdown_ends_calls_in_flight_at_once(void **state)
+{
+    struct fixture *fixture = *state;
+    completions = 0;
+    int listener = socket(AF_INET, SOCK_STREAM, 0); /* accepts (backlog), never answers */
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t length = sizeof(address);
+    assert_int_equal(bind(listener, (struct sockaddr *)&address, sizeof(address)), 0);
+    assert_int_equal(listen(listener, 4), 0);
+    getsockname(listener, (struct sockaddr *)&address, &length);
+    char silent[ADDRESS_TEXT_MAX];
+    snprintf(silent, sizeof(silent), "127.0.0.1:%u", ntohs(address.sin_port));
+    struct sleeper to_silent, to_server;
+    rpc_call_init(&to_silent.call, SYSTEM_SERVICE_ID, SYSTEM_METHOD_HEALTH);
+    to_silent.call.timeout_ns = 20 * CLOCK_NS_PER_S;
+    to_silent.call.on_complete = note_completion;
+    to_silent.call.user_data = &to_silent;
+    assert_int_equal(rpc_call_start(fixture->client, silent, &to_silent.call), 0);
+    start_sleep(fixture, &to_server, 5000, 20 * CLOCK_NS_PER_S);
+    uint64_t started = clock_now_ns();
+    rpc_client_shutdown(fixture->client);
+    wait_completions(2);
+    assert_true(clock_now_ns() - started < CLOCK_NS_PER_S);
+    assert_int_equal(to_silent.call.status, CHAINFS_SHUTTING_DOWN);
+    assert_int_equal(to_server.call.status, CHAINFS_SHUTTING_DOWN);
+    rpc_call_release(&to_silent.call);
+    rpc_call_release(&to_server.call);
+    struct rpc_call refused;
+    rpc_call_init(&refused, SYSTEM_SERVICE_ID, SYSTEM_METHOD_HEALTH);
+    refused.on_complete = note_completion;
+    assert_int_equal(rpc_call_start(fixture->client, fixture->address, &refused),
+                     CHAINFS_SHUTTING_DOWN);
+    close(listener);
+}
+
 /* A listener whose accept queue is full: the kernel drops further SYNs, so a connect
  * to it hangs like one to a host cut off by a partition. */
 static int unreachable_listener(char text[ADDRESS_TEXT_MAX], int fillers[2])
@@ -513,6 +550,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(graceful_stop_finishes_requests_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(many_threads_share_one_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(calls_to_many_silent_peers_all_time_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(shutdown_ends_calls_in_flight_at_once, setup, teardown),
         cmocka_unit_test(connects_to_unreachable_peers_are_bounded),
     };
     return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
