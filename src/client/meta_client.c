@@ -16,6 +16,7 @@
 
 #define DEFAULT_TIMEOUT_NS (5 * CLOCK_NS_PER_S)
 #define FAILOVER_PAUSE_NS (50 * CLOCK_NS_PER_MS)
+#define FAILOVER_PAUSE_MAX_NS (500 * CLOCK_NS_PER_MS)
 
 struct meta_client {
     struct rpc_client *rpc;
@@ -176,6 +177,15 @@ static int call_once(struct meta_client *client, const char *address, uint16_t m
     return status;
 }
 
+/* The pause after the round-th round over every server: doubling, bounded. */
+static uint64_t failover_pause(size_t round)
+{
+    uint64_t pause = FAILOVER_PAUSE_NS;
+    for (size_t i = 0; i < round && pause < FAILOVER_PAUSE_MAX_NS; i++)
+        pause *= 2;
+    return pause < FAILOVER_PAUSE_MAX_NS ? pause : FAILOVER_PAUSE_MAX_NS;
+}
+
 int meta_client_call(struct meta_client *client, struct meta_request *request,
                      struct meta_reply *reply)
 {
@@ -195,6 +205,10 @@ int meta_client_call(struct meta_client *client, struct meta_request *request,
         return CHAINFS_NO_MEMORY;
     }
     int status = CHAINFS_UNAVAILABLE;
+    /* Without a fixed number of attempts, failover goes on for one call timeout: every
+     * server may be restarting at once (a rolling restart, two crashes in a row), and
+     * an application should see a pause, not ECONNREFUSED. */
+    uint64_t give_up_at = deadline_after_ns(client->timeout_ns);
     for (int attempt = 0;; attempt++) {
         char address[ADDRESS_TEXT_MAX];
         size_t index, server_count;
@@ -203,17 +217,17 @@ int meta_client_call(struct meta_client *client, struct meta_request *request,
         int attempts = client->attempts ? client->attempts
                                         : (int)(2 * server_count > 3 ? 2 * server_count : 3);
         status = call_once(client, address, request->method, &message, reply);
-        if (!worth_failover(status) || attempt + 1 >= attempts)
+        if (!worth_failover(status))
+            break;
+        if (attempt + 1 >= attempts && (client->attempts || deadline_expired(give_up_at)))
             break;
         /* move on from this server (unless another thread already moved) */
         size_t base = (index + server_count - thread_offset % server_count) % server_count;
         size_t expected = atomic_load(&client->current);
         if (expected % server_count == base)
             atomic_compare_exchange_strong(&client->current, &expected, expected + 1);
-        if ((size_t)(attempt + 1) % server_count == 0) {
-            struct timespec pause = {0, (long)FAILOVER_PAUSE_NS};
-            nanosleep(&pause, NULL);
-        }
+        if ((size_t)(attempt + 1) % server_count == 0) /* a round over every server */
+            clock_sleep_ns(failover_pause((size_t)attempt / server_count));
     }
     wire_writer_free(&message);
     return status;

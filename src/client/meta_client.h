@@ -5,7 +5,9 @@
  * keeps a list of server addresses (configured, or the live meta nodes of the routing
  * info) and sends each call to one of them, spreading threads over the list. On a
  * connection error, a timeout, BUSY or SHUTTING_DOWN it fails over to the next server
- * and tries again, at most `attempts` times in all.
+ * and tries again: `attempts` times in all if set, otherwise for one call timeout
+ * (with pauses that double after each round over the list, up to 0.5 s), so a
+ * moment when every server restarts is a pause to the caller, not an error.
  *
  * Every mutating call carries (client id, request id); a retry of one call reuses
  * its request id, so when only the reply was lost the server answers with the
@@ -42,7 +44,7 @@ struct meta_client_options {
     const char *client_id;   /* at most META_CLIENT_ID_MAX bytes; NULL: a fresh random
                                 id (host, pid, random) */
     uint64_t timeout_ns;     /* per attempt; 0: 5 s */
-    int attempts;            /* tries over all servers; 0: 2 x server count, at least 3 */
+    int attempts;            /* tries over all servers; 0: for timeout_ns, at least 2 x servers */
 };
 
 /* Creates a client. INVALID_ARGUMENT for a bad address list or client id. */

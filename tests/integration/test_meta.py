@@ -205,6 +205,30 @@ def test_client_fails_over_when_a_server_dies(cluster):
     assert len(ok(cluster.tool("ls", "/f", servers=both))["entries"]) == 5
 
 
+def test_client_rides_out_every_server_down_for_a_moment(cluster, tmp_path):
+    """Both servers gone (two crashes in a row, a rolling restart): a call waits for
+    one to come back, within the call timeout, instead of failing with ECONNREFUSED
+    (seen through the mount in the whole-cluster chaos run)."""
+    ok(cluster.tool("mkdir", "/r", "755"))
+    both = cluster.servers(0, 1)
+    first = cluster.metas[0]
+    for meta in cluster.metas:
+        meta.stop(sig=signal.SIGKILL)
+    started = time.monotonic()
+    creating = subprocess.Popen([chainfs_binary(), "meta-tool", "--servers", both, "create", "/r/x",
+                                 "644"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    assert creating.poll() is None, creating.communicate()
+    (tmp_path / "back").mkdir()
+    back = Daemon(tmp_path / "back", subcommand="meta", name=first.name,
+                  settings=list(first.spawn["settings"]) + ["rpc.listen=%s" % first.address])
+    cluster.daemons.append(back)
+    out, err = creating.communicate(timeout=30)
+    assert creating.returncode == 0, out + err
+    assert json.loads(out.splitlines()[-1])["status"] == 0
+    assert 1.5 <= time.monotonic() - started < 10
+
+
 def test_meta_servers_register_with_mgmtd(cluster):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
