@@ -1,14 +1,16 @@
 /*
  * local_cluster.c - `chainfs up`, `down` and `status`: a whole cluster on this machine.
  *
- * `up` starts, in a run directory (default /var/tmp/chainfs), one mgmtd and two meta
- * servers sharing one KV store (embedded LMDB in <dir>/kv, or PostgreSQL), storage
- * services with several targets each (<dir>/storage-N), uploads a replicated chain
+ * `up` starts, in a run directory (default /var/tmp/chainfs), one mgmtd (--mgmtd N:
+ * N) and two meta servers sharing one KV store (embedded LMDB in <dir>/kv, or
+ * PostgreSQL), storage services with several targets each (<dir>/storage-N), uploads a replicated chain
  * table, waits until every chain serves and mounts the file system through FUSE
  * (<dir>/mnt by default). Each process is a detached child of its own (new session,
  * stdin from /dev/null, output to <dir>/log/<name>.log); `up` waits until it published
  * its address and answers health (the mount: until it is mounted), and says what it
- * started and what to do next. A second `up` reuses the data and whatever still runs.
+ * started and what to do next. A second `up` reuses the data and whatever still runs,
+ * and restarts what does not. Each mgmtd listens on a port pinned at the first `up`
+ * (local_cluster_mgmtd.c), since every service and the mount know it only by that.
  *
  * `down` stops the mount first (clean unmount), then meta, storage and mgmtd, each
  * by SIGTERM to the pid recorded in <dir>/run (SIGKILL after a timeout); processes are
