@@ -177,6 +177,14 @@ def test_bench_rpc_prints_json_figures_with_limits(binary):
     assert all(f["limit"] == "iperf3_loopback_1stream" for f in bulk)
 
 
+def dead_or_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as file:
+            return file.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def small_cluster_up(binary, cluster, *extra):
     return run(binary, "up", "--dir", str(cluster), "--fast", "--storage", "1", "--replicas", "1",
                "--targets", "1", *extra, timeout=120)
@@ -201,6 +209,18 @@ def test_local_cluster_pins_mgmtd_ports_across_ups(binary, tmp_path):
         status = run(binary, "status", "--dir", str(cluster))
         assert status.returncode == 0, status.stdout
         assert sum(line.rstrip().endswith(", primary") for line in status.stdout.splitlines()) == 1
+        # `up` is also the restart helper: a killed mgmtd comes back on its pinned port,
+        # the rest is left running.
+        pid = int((cluster / "run" / "mgmtd-2.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not dead_or_zombie(pid):
+            assert time.monotonic() < deadline, "mgmtd-2 survived SIGKILL"
+            time.sleep(0.01)
+        again = small_cluster_up(binary, cluster)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "mgmtd-2    started: pid" in again.stdout and "mgmtd-1    already running" in again.stdout
+        assert (cluster / "run" / "mgmtd-2.address").read_text().strip() == addresses[1]
         # The count of a running cluster cannot change: its services know only these two.
         changed = small_cluster_up(binary, cluster, "--mgmtd", "3")
         assert changed.returncode == 1 and "runs with 2 mgmtd" in changed.stderr, changed.stderr
