@@ -113,8 +113,10 @@ def test_pid_file_of_an_unreaped_killed_process_is_replaced(tmp_path):
     (tmp_path / "run" / "node.address").unlink()
     try:
         second = Daemon(tmp_path)  # raises if it exited ("already running")
-        assert (tmp_path / "run" / "node.pid").read_text().strip() == str(second.process.pid)
-        assert second.stop() == 0
+        try:
+            assert (tmp_path / "run" / "node.pid").read_text().strip() == str(second.process.pid)
+        finally:
+            assert second.stop() == 0
     finally:
         first.process.wait()
 
