@@ -1,14 +1,16 @@
 /*
  * local_cluster.c - `chainfs up`, `down` and `status`: a whole cluster on this machine.
  *
- * `up` starts, in a run directory (default /var/tmp/chainfs), one mgmtd and two meta
- * servers sharing one KV store (embedded LMDB in <dir>/kv, or PostgreSQL), storage
- * services with several targets each (<dir>/storage-N), uploads a replicated chain
+ * `up` starts, in a run directory (default /var/tmp/chainfs), one mgmtd (--mgmtd N:
+ * N) and two meta servers sharing one KV store (embedded LMDB in <dir>/kv, or
+ * PostgreSQL), storage services with several targets each (<dir>/storage-N), uploads a replicated chain
  * table, waits until every chain serves and mounts the file system through FUSE
  * (<dir>/mnt by default). Each process is a detached child of its own (new session,
  * stdin from /dev/null, output to <dir>/log/<name>.log); `up` waits until it published
  * its address and answers health (the mount: until it is mounted), and says what it
- * started and what to do next. A second `up` reuses the data and whatever still runs.
+ * started and what to do next. A second `up` reuses the data and whatever still runs,
+ * and restarts what does not. Each mgmtd listens on a port pinned at the first `up`
+ * (local_cluster_mgmtd.c), since every service and the mount know it only by that.
  *
  * `down` stops the mount first (clean unmount), then meta, storage and mgmtd, each
  * by SIGTERM to the pid recorded in <dir>/run (SIGKILL after a timeout); processes are
@@ -109,8 +111,12 @@ static void add_kv_settings(struct cluster_process *process, const struct local_
         add_setting(process, "kv.durability=nosync"); /* tests: no fdatasync per commit */
 }
 
-/* Heartbeats every second (fast: 200 ms) and failure after 10 s (fast: 3 s): a local
- * cluster recovers from a restart in seconds rather than the production minute. */
+/* Heartbeats every second (fast: 200 ms) and failure after 10 s (fast: 6 s): a local
+ * cluster recovers from a restart in seconds rather than the production minute. The
+ * fast interval is not shorter because a member stops serving after half of it
+ * without mgmtd (storage exits), and a lone mgmtd restarted must be back before that:
+ * under the sanitizers on a busy 2-core machine one took 2.1 s from exec to listening
+ * (`chainfs --help` alone 0.5-0.8 s), which 3 s (1.5 s) and 5 s (2.5 s) missed. */
 static const char *heartbeat_interval(const struct local_cluster *cluster)
 {
     return cluster->fast ? "200ms" : "1s";
@@ -118,15 +124,39 @@ static const char *heartbeat_interval(const struct local_cluster *cluster)
 
 static const char *fail_interval(const struct local_cluster *cluster)
 {
-    return cluster->fast ? "3s" : "10s";
+    return cluster->fast ? "6s" : "10s";
 }
 
-static void mgmtd_process(struct cluster_process *process, const struct local_cluster *cluster)
+/* The lease and the tick. After a SIGKILL the dead primary holds the lease for
+ * lease_length more, a follower (or the restarted mgmtd) takes over within two ticks
+ * of that, and members find it at their next heartbeat; they must not have stopped
+ * serving by then. Rule (docs/configuration.md):
+ *   lease_length + 2 x tick_interval + heartbeat_interval < heartbeat_fail_interval / 2
+ * fast: 1 s + 200 ms + 200 ms < 3 s; otherwise 2 s + 1 s + 1 s < 5 s. The lease is
+ * not shorter because a primary whose renewal stalls for lease_length - lease_length/5
+ * loses its role (safe, fenced, but a needless takeover). */
+static const char *tick_interval(const struct local_cluster *cluster)
 {
-    service_process(process, cluster, "mgmtd", "mgmtd-1");
-    add_setting(process, "mgmtd.node_id=1");
+    return cluster->fast ? "100ms" : "500ms";
+}
+
+static const char *lease_length(const struct local_cluster *cluster)
+{
+    return cluster->fast ? "1s" : "2s";
+}
+
+/* mgmtd-(index+1), node id index+1, on its pinned port. */
+static void mgmtd_process(struct cluster_process *process, const struct local_cluster *cluster,
+                          unsigned index)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "mgmtd-%u", index + 1);
+    service_process(process, cluster, "mgmtd", name);
+    add_setting(process, "rpc.listen=127.0.0.1:%u", cluster->mgmtd_ports[index]);
+    add_setting(process, "mgmtd.node_id=%u", index + 1);
     add_kv_settings(process, cluster);
-    add_setting(process, "mgmtd.tick_interval=%s", cluster->fast ? "100ms" : "500ms");
+    add_setting(process, "mgmtd.tick_interval=%s", tick_interval(cluster));
+    add_setting(process, "mgmtd.lease_length=%s", lease_length(cluster));
     add_setting(process, "mgmtd.heartbeat_fail_interval=%s", fail_interval(cluster));
 }
 
@@ -182,7 +212,7 @@ static void mount_process(struct cluster_process *process, const struct local_cl
     add_argument(process, "%s", cluster->mountpoint);
 }
 
-static bool process_alive(pid_t pid) { return kill(pid, 0) == 0 || errno == EPERM; }
+static bool process_alive(pid_t pid) { return run_dir_pid_alive(pid); }
 
 /* Starts one process detached from this terminal; returns its pid or -1. */
 static pid_t spawn_process(const struct local_cluster *cluster, const struct cluster_process *process)
@@ -304,16 +334,36 @@ static int initialise_cluster(struct rpc_client *client, const struct local_clus
     return status == 0 || status == CHAINFS_EXISTS ? 0 : 1;
 }
 
+/* Every pinned port of a mgmtd that is not running must be free: a mgmtd on another
+ * port would be found by nobody. Checked before anything starts. */
+static int check_mgmtd_ports(const struct local_cluster *cluster)
+{
+    char path[PATH_MAX + 32];
+    local_cluster_mgmtd_file(cluster, path, sizeof(path));
+    for (unsigned i = 0; i < cluster->mgmtd_count; i++) {
+        char name[32];
+        pid_t pid;
+        snprintf(name, sizeof(name), "mgmtd-%u", i + 1);
+        if (already_running(cluster, name, &pid) || local_cluster_port_free(cluster->mgmtd_ports[i]))
+            continue;
+        fprintf(stderr, "chainfs up: %s's port 127.0.0.1:%u (pinned in %s) is in use by another "
+                        "process: stop that process, or, while this cluster is down, remove %s to "
+                        "choose new ports\n",
+                name, cluster->mgmtd_ports[i], path, path);
+        return 1;
+    }
+    return 0;
+}
+
 /* Starts every process in order, setting up targets and chains before the mount. */
 static int start_cluster(struct rpc_client *client, struct local_cluster *cluster)
 {
     static struct cluster_process process; /* large: keep it off the stack */
-    mgmtd_process(&process, cluster);
-    int code = start_process(client, cluster, &process);
-    if (code == 0 &&
-        run_dir_read_address(cluster->run, "mgmtd-1", cluster->mgmtd_address,
-                             sizeof(cluster->mgmtd_address)) != 0)
-        code = 1;
+    int code = 0;
+    for (unsigned i = 0; code == 0 && i < cluster->mgmtd_count; i++) {
+        mgmtd_process(&process, cluster, i);
+        code = start_process(client, cluster, &process);
+    }
     if (code == 0)
         code = initialise_cluster(client, cluster);
     for (unsigned i = 0; code == 0 && i < 2; i++) {
@@ -352,6 +402,8 @@ static const char up_usage[] =
     "  --storage N        storage services (default 3)\n"
     "  --targets N        targets per storage service (default 4)\n"
     "  --replicas N       replicas per chain (default 3)\n"
+    "  --mgmtd N          cluster managers sharing the KV store (default 1, or as the last\n"
+    "                     `up` of DIR); their ports are chosen once and kept in DIR/run\n"
     "  --postgres CONNINFO  keep the KV store in PostgreSQL instead of DIR/kv (LMDB)\n"
     "  --page-cache       mount with the kernel page cache (default: direct I/O)\n"
     "  --fast             short heartbeat and failure intervals (tests)\n";
@@ -368,12 +420,14 @@ static bool parse_count(const char *text, unsigned minimum, unsigned maximum, un
 static int parse_options(int argc, char **argv, struct local_cluster *cluster, const char *usage,
                          bool up)
 {
-    enum { DIR_OPTION = 256, MOUNTPOINT, STORAGE, TARGETS, REPLICAS, POSTGRES, PAGE_CACHE, FAST };
+    enum { DIR_OPTION = 256, MOUNTPOINT, STORAGE, TARGETS, REPLICAS, POSTGRES, PAGE_CACHE, FAST,
+           MGMTD };
     static const struct option options[] = {
         {"dir", required_argument, NULL, DIR_OPTION}, {"mountpoint", required_argument, NULL, MOUNTPOINT},
         {"storage", required_argument, NULL, STORAGE}, {"targets", required_argument, NULL, TARGETS},
         {"replicas", required_argument, NULL, REPLICAS}, {"postgres", required_argument, NULL, POSTGRES},
         {"page-cache", no_argument, NULL, PAGE_CACHE}, {"fast", no_argument, NULL, FAST},
+        {"mgmtd", required_argument, NULL, MGMTD},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *dir = getenv("CHAINFS_DIR") ? getenv("CHAINFS_DIR") : DEFAULT_CLUSTER_DIR;
     const char *mountpoint = NULL;
@@ -404,6 +458,8 @@ static int parse_options(int argc, char **argv, struct local_cluster *cluster, c
             cluster->page_cache = true;
         else if (option == FAST)
             cluster->fast = true;
+        else if (option == MGMTD)
+            ok = parse_count(optarg, 1, LOCAL_MGMTD_MAX, &cluster->mgmtd_count);
         else
             ok = false;
     }
@@ -462,6 +518,8 @@ static void recall_mountpoint(struct local_cluster *cluster)
     fclose(file);
 }
 
+static int running_count(const struct local_cluster *cluster);
+
 int command_up(int argc, char **argv)
 {
     struct local_cluster cluster;
@@ -474,6 +532,12 @@ int command_up(int argc, char **argv)
                 cluster.mountpoint, strerror(errno));
         return 1;
     }
+    bool count_given = cluster.mgmtd_count != 0;
+    if (!count_given)
+        cluster.mgmtd_count = 1;
+    if (local_cluster_pin_mgmtd(&cluster, count_given, running_count(&cluster) > 0) != 0 ||
+        check_mgmtd_ports(&cluster) != 0)
+        return 1;
     remember_mountpoint(&cluster);
     log_set_level(LOG_LEVEL_ERROR);
     struct rpc_client_options options;
@@ -481,8 +545,10 @@ int command_up(int argc, char **argv)
     struct rpc_client *client;
     if (rpc_client_create(&options, &client) != 0)
         return 1;
-    printf("chainfs up: local cluster in %s (%u storage x %u targets, %u replicas, KV %s)\n",
-           cluster.dir, cluster.storage_count, cluster.targets_per_node, cluster.replicas,
+    printf("chainfs up: local cluster in %s (%u mgmtd, %u storage x %u targets, %u replicas, "
+           "KV %s)\n",
+           cluster.dir, cluster.mgmtd_count, cluster.storage_count, cluster.targets_per_node,
+           cluster.replicas,
            cluster.postgres ? "in PostgreSQL" : "in LMDB");
     fflush(stdout);
     code = start_cluster(client, &cluster);
@@ -547,6 +613,21 @@ static int for_each_daemon(const struct local_cluster *cluster,
     for (int i = 0; i < count; i++)
         visit(cluster, names[i], argument);
     return count;
+}
+
+static void count_running(const struct local_cluster *cluster, const char *name, void *argument)
+{
+    pid_t pid;
+    if (run_dir_read_pid(cluster->run, name, &pid) == 0 && process_alive(pid))
+        ++*(int *)argument;
+}
+
+/* How many processes of the cluster run (by their pid files). */
+static int running_count(const struct local_cluster *cluster)
+{
+    int running = 0;
+    for_each_daemon(cluster, count_running, &running);
+    return running;
 }
 
 /* SIGTERM to name (unless it is not running: then its stale files go). Returns its
@@ -658,6 +739,18 @@ struct status_context {
     int unhealthy;
 };
 
+/* Whether the mgmtd at address is the one the lease names. */
+static bool holds_lease(struct rpc_client *rpc, const char *address)
+{
+    struct mgmtd_client mgmtd;
+    uint32_t node_id;
+    uint64_t epoch;
+    char primary[ADDRESS_TEXT_MAX];
+    return mgmtd_client_init(&mgmtd, rpc, address, CLOCK_NS_PER_S) == 0 &&
+           mgmtd_client_get_primary(&mgmtd, address, &node_id, primary, &epoch) == 0 &&
+           node_id != 0 && strcmp(primary, address) == 0;
+}
+
 static void show_daemon(const struct local_cluster *cluster, const char *name, void *argument)
 {
     struct status_context *context = argument;
@@ -676,8 +769,10 @@ static void show_daemon(const struct local_cluster *cluster, const char *name, v
                     run_dir_read_address(cluster->run, name, address, sizeof(address)) == 0 &&
                     system_health_query(context->client, address, CLOCK_NS_PER_S, &health) == 0;
     if (answered)
-        printf("  %-10s up      pid %-7d rpc %-22s %s, up %llu s\n", name, (int)pid, address,
-               health.component, (unsigned long long)(health.uptime_ms / 1000));
+        printf("  %-10s up      pid %-7d rpc %-22s %s, up %llu s%s\n", name, (int)pid, address,
+               health.component, (unsigned long long)(health.uptime_ms / 1000),
+               strncmp(name, "mgmtd-", 6) == 0 && holds_lease(context->client, address)
+                   ? ", primary" : "");
     else
         printf("  %-10s %-7s pid %-7d rpc %s\n", name, alive ? "silent" : "down", (int)pid, address);
     if (!answered)

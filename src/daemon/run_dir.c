@@ -73,6 +73,20 @@ int run_dir_read_address(const char *run_dir, const char *name, char *address, s
     return read_small_file(path, address, capacity);
 }
 
+bool run_dir_pid_alive(pid_t pid)
+{
+    if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+        return false;
+    /* A zombie (killed, not yet reaped by a parent that may be slow to do so) is dead:
+     * it holds no files or sockets, and a restart must not wait for its reaping. */
+    char path[64], stat[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (read_small_file(path, stat, sizeof(stat)) != 0)
+        return true; /* no /proc: trust kill() */
+    const char *end_of_name = strrchr(stat, ')');
+    return !(end_of_name && end_of_name[1] == ' ' && end_of_name[2] == 'Z');
+}
+
 int run_dir_claim_pid(const char *run_dir, const char *name)
 {
     int error = run_dir_make_directories(run_dir);
@@ -91,7 +105,7 @@ int run_dir_claim_pid(const char *run_dir, const char *name)
         }
         pid_t holder;
         if (errno == EEXIST && run_dir_read_pid(run_dir, name, &holder) == 0 &&
-            (kill(holder, 0) == 0 || errno == EPERM)) {
+            run_dir_pid_alive(holder)) {
             log_error("%s is already running as pid %d (%s)", name, (int)holder, path);
             return CHAINFS_EXISTS;
         }

@@ -11,8 +11,12 @@
 #ifndef CHAINFS_DAEMON_RUN_DIR_H
 #define CHAINFS_DAEMON_RUN_DIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+/* Whether pid is a live process: it exists (kill(pid, 0)) and is not a zombie. */
+bool run_dir_pid_alive(pid_t pid);
 
 /* Creates run_dir (with parents) and writes <name>.pid. Fails if a live process
  * already holds it; a stale file (dead pid) is replaced. Returns 0 or a status. */

@@ -95,6 +95,14 @@ static int mgmtd_start(struct rpc_server *server, const void *config_pointer, vo
         log_error("[mgmtd] lease_length must be at least 3 x tick_interval");
         return CHAINFS_CONFIG;
     }
+    /* Members stop serving after half the failure interval without a heartbeat; a
+     * takeover after a crash lands up to lease_length + 2 ticks later (README). */
+    if (config->lease_length + 2 * config->tick_interval >= config->heartbeat_fail_interval / 2)
+        log_warn("[mgmtd] lease_length + 2 x tick_interval (%lld ms) is not below half the "
+                 "heartbeat_fail_interval (%lld ms): after a primary crashes, members stop "
+                 "serving before another mgmtd can take over",
+                 (long long)(config->lease_length + 2 * config->tick_interval),
+                 (long long)config->heartbeat_fail_interval / 2);
     struct mgmtd_state *state = calloc(1, sizeof(*state));
     if (!state)
         return CHAINFS_NO_MEMORY;

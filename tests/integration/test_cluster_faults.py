@@ -19,10 +19,11 @@ from workload import Workload, expected_from_log, verify_directory
 
 
 class LocalCluster:
-    """`chainfs up --fast` in a directory of its own; down() at teardown."""
+    """`chainfs up --fast [--mgmtd N]` in a directory of its own; down() at teardown."""
 
-    def __init__(self, binary, directory):
+    def __init__(self, binary, directory, mgmtd_count=1):
         self.binary, self.directory = binary, str(directory)
+        self.mgmtd_count = mgmtd_count
         self.mountpoint = os.path.join(self.directory, "mnt")
 
     def chainfs(self, *args, timeout=180, expect=0):
@@ -33,7 +34,7 @@ class LocalCluster:
 
     def up(self):
         started = time.monotonic()
-        self.chainfs("up", "--dir", self.directory, "--fast")
+        self.chainfs("up", "--dir", self.directory, "--fast", "--mgmtd", str(self.mgmtd_count))
         assert os.path.ismount(self.mountpoint)
         return time.monotonic() - started
 
@@ -43,9 +44,21 @@ class LocalCluster:
     def run_file(self, name):
         return os.path.join(self.directory, "run", name)
 
+    def mgmtd_addresses(self):
+        """Every mgmtd's pinned address, mgmtd-1 first (run/mgmtd-addresses)."""
+        with open(self.run_file("mgmtd-addresses")) as file:
+            return [line.strip() for line in file if line.strip()]
+
     def mgmtd(self):
-        with open(self.run_file("mgmtd-1.address")) as file:
-            return file.read().strip()
+        """"host:port,host:port..." of every mgmtd: tools find the primary among them."""
+        return ",".join(self.mgmtd_addresses())
+
+    def primary_mgmtd(self):
+        """The name (mgmtd-N) that `chainfs status` shows holding the lease, or None."""
+        result = self.chainfs("status", "--dir", self.directory, expect=None)
+        names = [line.split()[0] for line in result.stdout.splitlines()
+                 if line.strip().startswith("mgmtd-") and line.rstrip().endswith(", primary")]
+        return names[0] if len(names) == 1 else None
 
     def admin_lines(self, *args):
         result = self.chainfs("admin", "--mgmtd", self.mgmtd(), "--json", *args)
@@ -85,11 +98,12 @@ class LocalCluster:
 
 
 @pytest.fixture
-def cluster(binary, tmp_path):
+def cluster(binary, tmp_path, request):
+    """A local cluster, up; indirect parametrization gives its mgmtd count (default 1)."""
     usage = subprocess.run([binary], capture_output=True, text=True).stderr
     if " mount " not in usage or " storage " not in usage:
         pytest.skip("this chainfs has no FUSE mount or storage service yet")
-    local = LocalCluster(binary, tmp_path / "cluster")
+    local = LocalCluster(binary, tmp_path / "cluster", getattr(request, "param", 1))
     local.up()
     yield local
     down = local.down()

@@ -4,7 +4,9 @@ commands (chainfs up / status / down)."""
 import json
 import os
 import signal
+import socket
 import subprocess
+import time
 
 import pytest
 
@@ -99,6 +101,26 @@ def test_stale_pid_file_is_replaced(tmp_path):
         assert daemon.stop() == 0
 
 
+def test_pid_file_of_an_unreaped_killed_process_is_replaced(tmp_path):
+    """A SIGKILLed daemon whose parent has not reaped it yet (a zombie) holds no port or
+    file: the restarted one must not refuse to start as "already running"."""
+    first = Daemon(tmp_path)
+    first.process.kill()
+    deadline = time.monotonic() + 10
+    while open("/proc/%d/stat" % first.process.pid).read().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the killed daemon never became a zombie"
+        time.sleep(0.01)
+    (tmp_path / "run" / "node.address").unlink()
+    try:
+        second = Daemon(tmp_path)  # raises if it exited ("already running")
+        try:
+            assert (tmp_path / "run" / "node.pid").read_text().strip() == str(second.process.pid)
+        finally:
+            assert second.stop() == 0
+    finally:
+        first.process.wait()
+
+
 def test_ping(binary, node):
     result = run(binary, "ping", node.address)
     assert result.returncode == 0 and "node" in result.stdout
@@ -155,3 +177,88 @@ def test_bench_rpc_prints_json_figures_with_limits(binary):
             assert abs(figure["ratio"] - figure["value"] / figure["limit_value"]) < 1e-3 * figure["ratio"] + 1e-4
     bulk = [f for f in figures if f["figure"].startswith("bulk")]
     assert all(f["limit"] == "iperf3_loopback_1stream" for f in bulk)
+
+
+def dead_or_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as file:
+            return file.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def small_cluster_up(binary, cluster, *extra):
+    return run(binary, "up", "--dir", str(cluster), "--fast", "--storage", "1", "--replicas", "1",
+               "--targets", "1", *extra, timeout=120)
+
+
+def pinned(cluster):
+    return (cluster / "run" / "mgmtd-addresses").read_text().split()
+
+
+def test_local_cluster_pins_mgmtd_ports_across_ups(binary, tmp_path):
+    """`up --mgmtd 2` chooses two ports once; a second `up` after `down` listens on the same
+    ones (services and mounts are given these addresses), status names the primary."""
+    cluster = tmp_path / "cluster"
+    first = small_cluster_up(binary, cluster, "--mgmtd", "2")
+    try:
+        assert first.returncode == 0, first.stdout + first.stderr
+        addresses = pinned(cluster)
+        assert len(addresses) == 2 and all(a.startswith("127.0.0.1:") for a in addresses)
+        for index, address in enumerate(addresses):
+            assert (cluster / "run" / ("mgmtd-%d.address" % (index + 1))).read_text().strip() == address
+        assert "CHAINFS_MGMTD=%s" % ",".join(addresses) in first.stdout
+        status = run(binary, "status", "--dir", str(cluster))
+        assert status.returncode == 0, status.stdout
+        assert sum(line.rstrip().endswith(", primary") for line in status.stdout.splitlines()) == 1
+        # `up` is also the restart helper: a killed mgmtd comes back on its pinned port,
+        # the rest is left running.
+        pid = int((cluster / "run" / "mgmtd-2.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not dead_or_zombie(pid):
+            assert time.monotonic() < deadline, "mgmtd-2 survived SIGKILL"
+            time.sleep(0.01)
+        again = small_cluster_up(binary, cluster)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "mgmtd-2    started: pid" in again.stdout and "mgmtd-1    already running" in again.stdout
+        assert (cluster / "run" / "mgmtd-2.address").read_text().strip() == addresses[1]
+        # The count of a running cluster cannot change: its services know only these two.
+        changed = small_cluster_up(binary, cluster, "--mgmtd", "3")
+        assert changed.returncode == 1 and "runs with 2 mgmtd" in changed.stderr, changed.stderr
+        assert pinned(cluster) == addresses
+    finally:
+        down = run(binary, "down", "--dir", str(cluster))
+    assert down.returncode == 0 and "mgmtd-2    stopped" in down.stdout, down.stdout
+    second = small_cluster_up(binary, cluster)  # no --mgmtd: as the last up
+    try:
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "2 mgmtd" in second.stdout and pinned(cluster) == addresses
+        for index, address in enumerate(addresses):
+            assert "mgmtd-%d    started: pid" % (index + 1) in second.stdout
+            assert (cluster / "run" / ("mgmtd-%d.address" % (index + 1))).read_text().strip() == address
+    finally:
+        assert run(binary, "down", "--dir", str(cluster)).returncode == 0
+
+
+def test_local_cluster_refuses_a_taken_pinned_port(binary, tmp_path):
+    """A pinned port that another process holds at a later `up`: a clear error naming it
+    and the record, and nothing started."""
+    cluster = tmp_path / "cluster"
+    (cluster / "run").mkdir(parents=True)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        (cluster / "run" / "mgmtd-addresses").write_text("127.0.0.1:%d\n" % port)
+        up = small_cluster_up(binary, cluster)
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert "mgmtd-1's port 127.0.0.1:%d" % port in up.stderr and "in use" in up.stderr
+    assert "mgmtd-addresses" in up.stderr
+    assert not list((cluster / "run").glob("*.pid"))
+    # A record that is not a list of addresses is refused, not overwritten.
+    (cluster / "run" / "mgmtd-addresses").write_text("localhost:99999\n")
+    up = small_cluster_up(binary, cluster)
+    assert up.returncode == 1 and "line 1 is not" in up.stderr, up.stderr
+    assert (cluster / "run" / "mgmtd-addresses").read_text() == "localhost:99999\n"
+    assert not list((cluster / "run").glob("*.pid"))
