@@ -5,8 +5,9 @@
  *   storage_service.c   config, start/stop, targets on disk, heartbeats, the
  *                       maintenance thread (routing, target states, sync)
  *   storage_write.c     the CRAQ update pipeline: WRITE, TRUNCATE_CHUNK, UPDATE
- *   storage_handlers.c  BATCH_READ, QUERY_LAST_CHUNK, REMOVE_CHUNKS, SPACE_INFO,
- *                       DUMP_CHUNKS, CREATE_TARGET, SYNC_DONE
+ *   storage_remove.c    REMOVE_CHUNKS (head), REMOVE_LISTED (forwarded removals)
+ *   storage_handlers.c  BATCH_READ, QUERY_LAST_CHUNK, SPACE_INFO, DUMP_CHUNKS,
+ *                       CREATE_TARGET, SYNC_DONE
  *   storage_sync.c      recovery of a syncing successor
  *   write_dedup.c       exactly-once table of client writes
  */
@@ -114,6 +115,7 @@ void storage_handle_truncate(struct rpc_request *request);
 void storage_handle_batch_read(struct rpc_request *request);
 void storage_handle_last_chunk(struct rpc_request *request);
 void storage_handle_remove_chunks(struct rpc_request *request);
+void storage_handle_remove_listed(struct rpc_request *request);
 void storage_handle_space_info(struct rpc_request *request);
 void storage_handle_dump_chunks(struct rpc_request *request);
 void storage_handle_create_target(struct rpc_request *request);
@@ -125,6 +127,11 @@ void storage_chunk_record_from(const struct chunk_metadata *metadata,
 
 /* Runs one recovery pass for every local target whose successor is syncing. */
 void storage_sync_pass(struct storage_node *node);
+
+/* True when forwarding to a successor failed in a way that another try (after a
+ * routing refresh, with the successor routing shows then) may cure: lost
+ * connection, timeout, stale routing, busy, shutting down (storage_write.c). */
+bool storage_forward_retryable(int status);
 
 /* Sends a synchronous call to a target's node, bounded by timeout_ns. */
 int storage_call(struct storage_node *node, const char *address, uint16_t method,

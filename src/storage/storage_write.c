@@ -300,7 +300,7 @@ static int start_forward(struct update_op *op, const struct target_record *succe
     return status;
 }
 
-static bool worth_reforwarding(int status)
+bool storage_forward_retryable(int status)
 {
     return status == CHAINFS_DISCONNECTED || status == CHAINFS_CONNECT_FAILED ||
            status == CHAINFS_TIMEOUT || status == CHAINFS_ROUTING_STALE ||
@@ -355,7 +355,7 @@ static void forward(struct update_op *op)
     routing_snapshot_release(snapshot);
     if (status == 0)
         return;
-    if (worth_reforwarding(status))
+    if (storage_forward_retryable(status))
         reforward(op, status);
     else
         fail(op, status, "cannot forward the update");
@@ -381,7 +381,7 @@ static void forward_finished(void *argument)
     op->call_active = false;
     if (status == 0)
         commit_and_finish(op);
-    else if (worth_reforwarding(status))
+    else if (storage_forward_retryable(status))
         reforward(op, status);
     else
         fail(op, status, text[0] ? text : "successor refused the update");
