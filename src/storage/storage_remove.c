@@ -31,7 +31,6 @@
 #include "storage/storage_internal.h"
 
 #define DEFAULT_DEADLINE_NS (10 * CLOCK_NS_PER_S)
-#define REFORWARD_PAUSE_NS (20 * CLOCK_NS_PER_MS)
 
 struct removal_op {
     struct storage_node *node;
@@ -50,6 +49,7 @@ struct removal_op {
     struct rpc_call call;
     bool call_active;
     struct wire_writer message;
+    struct chain_forwarder forwarder;
     char error_text[200];
 };
 
@@ -92,9 +92,13 @@ static void finish(struct removal_op *op, int status)
     op_free(op);
 }
 
-static void fail(struct removal_op *op, int status, const char *text)
+/* Ends the op with status and text (NULL: no text); also the forwarder's give_up. */
+static void fail(void *argument, int status, const char *text)
 {
-    snprintf(op->error_text, sizeof op->error_text, "%.*s", (int)sizeof op->error_text - 1, text);
+    struct removal_op *op = argument;
+    if (text != NULL)
+        snprintf(op->error_text, sizeof op->error_text, "%.*s", (int)sizeof op->error_text - 1,
+                 text);
     finish(op, status);
 }
 
@@ -118,8 +122,9 @@ static void start_batch(void *argument)
 
 /* The batch is done everywhere after us: unlock, go on (from the pool, so that a
  * long list at the tail does not recurse). */
-static void batch_done(struct removal_op *op)
+static void batch_done(void *argument)
 {
+    struct removal_op *op = argument;
     chunk_lock_sequence_release(&op->locks);
     op->batch_first += op->batch_count;
     op->batch_count = 0;
@@ -146,81 +151,32 @@ static void batch_locked(void *argument)
 static void forward_completed(struct rpc_call *call);
 
 /* Builds the REMOVE_LISTED of the batch for successor and starts it. */
-static int start_forward(struct removal_op *op, uint64_t successor_id, const char *address,
-                         uint64_t chain_version)
+static int start_forward(void *argument, const struct storage_successor *successor)
 {
+    struct removal_op *op = argument;
     struct storage_remove_listed_request next = {
-        .target_id = successor_id, .chain_id = op->chain_id, .chain_version = chain_version,
-        .inode = op->inode, .indexes = op->indexes + op->batch_first, .count = op->batch_count};
+        .target_id = successor->target_id, .chain_id = op->chain_id,
+        .chain_version = successor->chain_version, .inode = op->inode,
+        .indexes = op->indexes + op->batch_first, .count = op->batch_count};
     wire_writer_reset(&op->message);
     storage_remove_listed_request_encode(&op->message, &next);
-    if (!wire_writer_ok(&op->message))
-        return CHAINFS_NO_MEMORY;
-    rpc_call_init(&op->call, STORAGE_SERVICE_ID, STORAGE_METHOD_REMOVE_LISTED);
-    op->call.message = op->message.data;
-    op->call.message_length = op->message.length;
-    uint64_t remaining = deadline_remaining_ns(op->deadline);
-    op->call.timeout_ns = remaining > 0 ? remaining : 1;
-    op->call.on_complete = forward_completed;
-    op->call.user_data = op;
     op->call_active = true;
-    int status = rpc_call_start(op->node->rpc, address, &op->call);
+    int status = storage_forward_start(op->node, successor->address, STORAGE_METHOD_REMOVE_LISTED,
+                                       &op->message, NULL, 0, op->deadline, forward_completed, op,
+                                       &op->call);
     if (status != 0)
         op->call_active = false;
     return status;
 }
 
-/* Forwarding failed with a retryable status: try the successor routing shows now. */
-static void reforward(struct removal_op *op, int status)
-{
-    if (atomic_load(&op->node->shutting_down) || deadline_expired(op->deadline)) {
-        fail(op, status == CHAINFS_ROUTING_STALE ? status : CHAINFS_TIMEOUT,
-             "successor did not accept the removal before the deadline");
-        return;
-    }
-    clock_sleep_ns(REFORWARD_PAUSE_NS);
-    routing_cache_refresh(op->node->routing);
-    forward(op);
-}
-
 /* Sends the batch to the successor, or, at the tail, is done with it. */
 static void forward(struct removal_op *op)
 {
-    if (atomic_load(&op->node->shutting_down)) {
-        finish(op, CHAINFS_SHUTTING_DOWN);
-        return;
-    }
-    struct routing_snapshot *snapshot = routing_cache_acquire(op->node->routing);
-    if (snapshot == NULL) {
-        fail(op, CHAINFS_ROUTING_STALE, "no routing info");
-        return;
-    }
-    const struct routing_info *info = &snapshot->info;
-    const struct target_record *self = routing_info_target(info, op->target->target_id);
-    if (self == NULL || self->chain_id != op->chain_id ||
-        !target_public_state_receives_writes((enum target_public_state)self->public_state)) {
-        routing_snapshot_release(snapshot);
-        fail(op, CHAINFS_ROUTING_STALE, "this target left the chain while removing");
-        return;
-    }
-    const struct target_record *successor = routing_chain_successor(info, op->chain_id,
-                                                                    self->target_id);
-    if (successor == NULL) {
-        routing_snapshot_release(snapshot);
-        batch_done(op);
-        return;
-    }
-    const char *address = routing_target_address(info, successor->target_id);
-    int status = address ? start_forward(op, successor->target_id, address,
-                                         storage_chain_version(snapshot, op->chain_id))
-                         : CHAINFS_ROUTING_STALE;
-    routing_snapshot_release(snapshot);
-    if (status == 0)
-        return;
-    if (storage_forward_retryable(status))
-        reforward(op, status);
-    else
-        fail(op, status, "cannot forward the removal");
+    op->forwarder = (struct chain_forwarder){
+        .node = op->node, .target = op->target, .chain_id = op->chain_id,
+        .deadline = op->deadline, .what = "removal", .op = op, .start = start_forward,
+        .at_tail = batch_done, .give_up = fail};
+    storage_forward_next(&op->forwarder);
 }
 
 /* Step 4, on an I/O thread. */
@@ -236,10 +192,9 @@ static void forward_finished(void *argument)
     op->call_active = false;
     if (status == 0)
         batch_done(op);
-    else if (storage_forward_retryable(status))
-        reforward(op, status);
     else
-        fail(op, status, text[0] ? text : "successor refused the removal");
+        storage_forward_retry(&op->forwarder, status,
+                              text[0] ? text : "successor refused the removal");
 }
 
 /* Completion on the RPC client's loop thread: move to an I/O thread. */

@@ -151,6 +151,22 @@ def write(cluster, chain_id, chunk, offset, data, client_tag=None, timeout=20.0)
     raise AssertionError("write did not succeed: %r\n%s" % (last, cluster.explain()))
 
 
+def remove(cluster, chain_id, inode, first, end, timeout=20.0):
+    """REMOVE_CHUNKS through the head the routing names, following chain changes;
+    returns the number of chunks the head removed."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        version, head, _ = cluster.chain(chain_id)
+        status, reply = s.remove_chunks(cluster.address(head), head, chain_id, version, inode,
+                                        first, end)
+        if status == s.OK:
+            return reply
+        last = (status, reply)
+        time.sleep(0.05)
+    raise AssertionError("removal did not succeed: %r\n%s" % (last, cluster.explain()))
+
+
 def replicas(cluster, chain_id, chunk=None):
     """{target: committed (version, chain version, length, crc)} per chunk, from DUMP on
     every target of the chain."""
@@ -625,27 +641,38 @@ def test_removals_racing_recovery_leave_identical_replicas(cluster):
     for index in range(chunks):
         write(cluster, 1, s.chunk_id(inode, index), 0, bytes([index % 251]) * (128 << 10))
     cluster.routing[1] = cluster.chain(1)
+
+    def progress():
+        info = {t["target_id"]: t for t in s.space_info(cluster.address(301))}[301]
+        return info["sync_active"], info["sync_chunks_transferred"] + info["sync_chunks_removed"]
+    _, baseline = progress()
     restarted = cluster.start_node(2)
     assert restarted.wait_for_log("heartbeating", timeout=10), restarted.log_text()
-    # 301, now 201's predecessor, transfers the chunks (cheap polls of its progress).
-    deadline = time.monotonic() + 20
-    while not {t["target_id"]: t for t in s.space_info(cluster.address(301))}[301]["sync_active"]:
-        assert time.monotonic() < deadline, cluster.explain()
-        time.sleep(0.002)
-    # Remove the chunks one by one in the order recovery transfers them (chunk id
-    # order), so some removals meet the chunk the predecessor is sending.
+    # 301, now 201's predecessor, transfers the chunks in index order; remove the one
+    # it is at (its progress counters say which), so removals meet the transfer of
+    # the same chunk.
     version, head, _ = cluster.chain(1)
-    stop_at = time.monotonic() + 15
-    index = 0
-    while index < chunks and time.monotonic() < stop_at:
+    stop_at = time.monotonic() + 20
+    started = False
+    raced = 0
+    while time.monotonic() < stop_at:
+        active, done = progress()
+        started = started or active
+        if started and (not active or done - baseline >= chunks):
+            break
+        if not active:
+            time.sleep(0.002)
+            continue
+        index = done - baseline
         status, reply = s.remove_chunks(cluster.address(head), head, 1, version, inode, index,
-                                        index + 1)
+                                        index + 2)
         if status == s.ROUTING_STALE:
             version, head, _ = cluster.chain(1)
             continue
         assert status == s.OK, reply
-        index += 1
-    assert index == chunks
+        raced += 1
+    assert started and raced > 0, cluster.explain()
+    remove(cluster, 1, inode, 0, chunks)
     unexpected = race_removals_and_writes(cluster, 1, inode + 1, 6, 1.0, 100, 7)
     assert not unexpected, unexpected[:5]
     wait_until(lambda: all(state == "serving" for _, state in cluster.chain(1)[2]), 30,
