@@ -6,6 +6,8 @@
  *                       maintenance thread (routing, target states, sync)
  *   storage_write.c     the CRAQ update pipeline: WRITE, TRUNCATE_CHUNK, UPDATE
  *   storage_remove.c    REMOVE_CHUNKS (head), REMOVE_LISTED (forwarded removals)
+ *   storage_forward.c   forwarding down a chain (writes and removals): successor,
+ *                       call start, retries
  *   storage_handlers.c  BATCH_READ, QUERY_LAST_CHUNK, SPACE_INFO, DUMP_CHUNKS,
  *                       CREATE_TARGET, SYNC_DONE
  *   storage_sync.c      recovery of a syncing successor
