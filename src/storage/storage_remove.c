@@ -16,7 +16,9 @@
  *   4. on the successor's success (on an I/O thread) it unlocks and goes on with the
  *      next batch of the list, or answers. A lost connection, timeout, stale routing
  *      or busy successor is retried with the successor routing shows now until the
- *      deadline, as writes are.
+ *      deadline, as writes are. A removal cannot be aborted like a write, so one whose
+ *      deadline passed while it waited for locks removes nothing (TIMEOUT), and one
+ *      that removed keeps forwarding for at least FORWARD_AFTER_REMOVAL_NS.
  * A chunk created in the range after the head's listing is not in the list, so no
  * replica removes it. Lists travel in batches of at most STORAGE_REMOVE_LISTED_MAX.
  */
@@ -31,6 +33,7 @@
 #include "storage/storage_internal.h"
 
 #define DEFAULT_DEADLINE_NS (10 * CLOCK_NS_PER_S)
+#define FORWARD_AFTER_REMOVAL_NS (10 * CLOCK_NS_PER_S)
 
 struct removal_op {
     struct storage_node *node;
@@ -138,6 +141,10 @@ static void forward(struct removal_op *op);
 static void batch_locked(void *argument)
 {
     struct removal_op *op = argument;
+    if (deadline_expired(op->deadline)) {
+        fail(op, CHAINFS_TIMEOUT, "the deadline passed while waiting for the chunk locks");
+        return; /* nothing removed: the caller retries */
+    }
     uint64_t removed = 0;
     int status = chunk_engine_remove_many(op->target->engine, op->ids, op->batch_count, &removed);
     if (status != 0) {
@@ -145,6 +152,11 @@ static void batch_locked(void *argument)
         return;
     }
     op->removed += removed;
+    /* A removal cannot be undone: once applied here it is pushed down the chain for
+     * a while even when the caller's deadline is nearer. */
+    uint64_t forward_deadline = deadline_after_ns(FORWARD_AFTER_REMOVAL_NS);
+    if (op->deadline < forward_deadline)
+        op->deadline = forward_deadline;
     forward(op);
 }
 

@@ -7,6 +7,7 @@ replica (SIGKILL, writes on the shortened chain, restart, sync, serving again)."
 import json
 import random
 import signal
+import struct
 import subprocess
 import threading
 import time
@@ -435,6 +436,43 @@ def test_forwarded_removal_removes_exactly_the_listed_chunks(cluster):
     assert s.remove_chunks(cluster.address(head), head, 1, version, inode, 0, 100) == (s.OK, 0)
     records = assert_identical(cluster, 1)
     assert not any(c[:8] == s.chunk_id(inode, 0)[:8] for c in records)
+
+
+def test_removal_waits_for_a_write_in_flight_and_times_out_unchanged(cluster):
+    """A removal of a chunk whose write is in flight (the tail frozen) waits for the
+    chunk lock instead of removing under the write; when its deadline passes while it
+    waits, it removes nothing. Once the write committed, a removal goes through."""
+    inode = 91
+    chunk = s.chunk_id(inode, 0)
+    write(cluster, 1, chunk, 0, b"first" * 100)
+    version, head, targets = cluster.chain(1)
+    tail = cluster.nodes[node_of(targets[-1][0])]
+    result = {}
+    tail.process.send_signal(signal.SIGSTOP)
+    try:
+        writer = threading.Thread(target=lambda: result.update(reply=s.write(
+            cluster.address(head), head, 1, version, chunk, 0, b"second" * 100)))
+        writer.start()
+        wait_until(lambda: read(cluster, head, 1, chunk, 0, 600, s.READ_RELAXED)[5][:12] ==
+                   b"second" * 2, 5, "pending version at the head")
+        message = struct.pack("<QIQQQQ", head, 1, version, inode, 0, 10)
+        remover = threading.Thread(target=lambda: result.update(removal=s.call(
+            cluster.address(head), s.REMOVE_CHUNKS, message, timeout=30, timeout_us=300000)))
+        remover.start()
+        remover.join(timeout=0.8)
+        assert remover.is_alive(), result  # waiting for the lock, past its deadline
+    finally:
+        tail.process.send_signal(signal.SIGCONT)
+    writer.join(timeout=30)
+    remover.join(timeout=30)
+    status, reply, _ = result["removal"]
+    assert status == s.TIMEOUT, (status, reply)
+    assert result["reply"][0] == s.OK, result
+    assert read(cluster, head, 1, chunk, 0, 600)[5] == b"second" * 100
+    assert_identical(cluster, 1)
+    assert remove(cluster, 1, inode, 0, 10) == 1
+    records = assert_identical(cluster, 1)
+    assert chunk not in records
 
 
 def test_forwarded_update_version_rules_and_checksums(cluster):
