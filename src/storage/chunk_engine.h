@@ -140,6 +140,20 @@ int chunk_engine_remove(struct chunk_engine *engine, const struct chunk_id *id);
 int chunk_engine_remove_range(struct chunk_engine *engine, uint64_t inode,
                               uint64_t first_index, uint64_t end_index, uint64_t *removed);
 
+/* Removes those of ids[0..count) that exist (committed and pending versions) in one
+ * metadata transaction; ids that are absent, or only being created by a prepare in
+ * flight, are skipped. *removed (may be NULL) counts the removed ones. CHAINFS_BUSY
+ * (nothing removed) when an engine operation on one of them is in flight: the
+ * caller is to hold the chunk locks of ids. */
+int chunk_engine_remove_many(struct chunk_engine *engine, const struct chunk_id *ids, size_t count,
+                             uint64_t *removed);
+
+/* The indexes of inode's chunks in [first_index, end_index), ascending, that exist or
+ * are being created (a prepare in flight): what a replicated removal locks.
+ * *indexes is malloc'ed (NULL when *count is 0), the caller frees it. */
+int chunk_engine_list_range(struct chunk_engine *engine, uint64_t inode, uint64_t first_index,
+                            uint64_t end_index, uint64_t **indexes, size_t *count);
+
 /* The metadata of the chunk of inode with the greatest index, or CHAINFS_NOT_FOUND. */
 int chunk_engine_last_chunk(struct chunk_engine *engine, uint64_t inode,
                             struct chunk_metadata *metadata);

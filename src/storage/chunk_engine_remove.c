@@ -1,5 +1,6 @@
 /*
- * chunk_engine_remove.c - removing chunks (one, or a range of a file's chunks).
+ * chunk_engine_remove.c - removing chunks (one, a list, or a range of a file's
+ * chunks) and listing the chunks of a range (what a replicated removal locks).
  *
  * The records are deleted in one LMDB transaction first; the blocks are released
  * afterwards (reads in flight keep theirs until they finish). A crash in between
@@ -107,4 +108,80 @@ int chunk_engine_remove_range(struct chunk_engine *engine, uint64_t inode,
     free(removal.entries);
     free(removal.changes);
     return status;
+}
+
+int chunk_engine_remove_many(struct chunk_engine *engine, const struct chunk_id *ids, size_t count,
+                             uint64_t *removed)
+{
+    struct removal removal = {0};
+    int status = CHAINFS_OK;
+    pthread_mutex_lock(&engine->lock);
+    for (size_t i = 0; i < count && status == CHAINFS_OK; i++) {
+        struct chunk_entry *entry = chunk_index_find(&engine->index, &ids[i]);
+        if (entry != NULL && entry->busy)
+            status = CHAINFS_BUSY;
+        else if (entry != NULL && entry->persisted)
+            status = add_entry(&removal, entry);
+    }
+    if (status == CHAINFS_OK && removal.count > 0)
+        status = remove_claimed(engine, &removal);
+    pthread_mutex_unlock(&engine->lock);
+    if (removed != NULL)
+        *removed = status == CHAINFS_OK ? removal.count : 0;
+    free(removal.entries);
+    free(removal.changes);
+    return status;
+}
+
+/* The indexes of a range's chunks, as chunk_engine_list_range collects them. */
+struct range_listing {
+    uint64_t inode, first_index, end_index;
+    uint64_t *indexes;
+    size_t count, capacity;
+};
+
+static int list_in_range(struct chunk_entry *entry, void *context)
+{
+    struct range_listing *listing = context;
+    uint64_t index = chunk_id_index(&entry->metadata.id);
+    if (chunk_id_inode(&entry->metadata.id) != listing->inode || index < listing->first_index ||
+        index >= listing->end_index)
+        return CHAINFS_OK;
+    if (listing->count == listing->capacity) {
+        size_t capacity = listing->capacity ? listing->capacity * 2 : 16;
+        uint64_t *indexes = realloc(listing->indexes, capacity * sizeof *indexes);
+        if (indexes == NULL)
+            return CHAINFS_NO_MEMORY;
+        listing->indexes = indexes;
+        listing->capacity = capacity;
+    }
+    listing->indexes[listing->count++] = index;
+    return CHAINFS_OK;
+}
+
+static int compare_indexes(const void *left, const void *right)
+{
+    uint64_t a = *(const uint64_t *)left, b = *(const uint64_t *)right;
+    return a < b ? -1 : a > b;
+}
+
+int chunk_engine_list_range(struct chunk_engine *engine, uint64_t inode, uint64_t first_index,
+                            uint64_t end_index, uint64_t **indexes, size_t *count)
+{
+    struct range_listing listing = {.inode = inode, .first_index = first_index,
+                                    .end_index = end_index};
+    pthread_mutex_lock(&engine->lock);
+    int status = chunk_index_visit(&engine->index, list_in_range, &listing);
+    pthread_mutex_unlock(&engine->lock);
+    if (status != CHAINFS_OK) {
+        free(listing.indexes);
+        *indexes = NULL;
+        *count = 0;
+        return status;
+    }
+    if (listing.count > 1)
+        qsort(listing.indexes, listing.count, sizeof *listing.indexes, compare_indexes);
+    *indexes = listing.indexes;
+    *count = listing.count;
+    return CHAINFS_OK;
 }

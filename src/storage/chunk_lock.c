@@ -112,6 +112,45 @@ void chunk_lock_release(struct chunk_lock_table *table, const struct chunk_id *i
         next->run(next->argument); /* the pool is stopping: run it here */
 }
 
+static void sequence_continue(struct chunk_lock_sequence *sequence);
+
+/* A busy lock of the sequence was handed over (on the pool): go on with the next. */
+static void sequence_granted(void *argument)
+{
+    struct chunk_lock_sequence *sequence = argument;
+    sequence->held++;
+    sequence_continue(sequence);
+}
+
+static void sequence_continue(struct chunk_lock_sequence *sequence)
+{
+    while (sequence->held < sequence->count) {
+        sequence->waiter = (struct chunk_lock_waiter){.run = sequence_granted,
+                                                      .argument = sequence};
+        if (!chunk_lock_acquire(sequence->table, &sequence->ids[sequence->held],
+                                &sequence->waiter))
+            return; /* queued: sequence_granted goes on (maybe already running) */
+        sequence->held++;
+    }
+    sequence->on_all_held(sequence->argument);
+}
+
+void chunk_lock_sequence_start(struct chunk_lock_sequence *sequence,
+                               struct chunk_lock_table *table, const struct chunk_id *ids,
+                               size_t count, worker_task on_all_held, void *argument)
+{
+    *sequence = (struct chunk_lock_sequence){.table = table, .ids = ids, .count = count,
+                                             .on_all_held = on_all_held, .argument = argument};
+    sequence_continue(sequence);
+}
+
+void chunk_lock_sequence_release(struct chunk_lock_sequence *sequence)
+{
+    for (size_t i = sequence->held; i > 0; i--)
+        chunk_lock_release(sequence->table, &sequence->ids[i - 1]);
+    sequence->held = 0;
+}
+
 size_t chunk_lock_held_count(struct chunk_lock_table *table)
 {
     pthread_mutex_lock(&table->lock);

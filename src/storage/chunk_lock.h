@@ -12,6 +12,11 @@
  *
  * chunk_lock_acquire_wait is the blocking form for threads that may block (the
  * recovery worker).
+ *
+ * A chunk_lock_sequence takes several locks (a replicated removal's chunks) one after
+ * another, in ascending chunk id order, the same non-blocking way. Every holder of
+ * more than one lock takes them in that order and every other holder holds one, so
+ * no two acquirers can wait for each other in a cycle.
  */
 #ifndef CHAINFS_STORAGE_CHUNK_LOCK_H
 #define CHAINFS_STORAGE_CHUNK_LOCK_H
@@ -48,6 +53,29 @@ void chunk_lock_acquire_wait(struct chunk_lock_table *table, const struct chunk_
 
 /* Releases the lock held by the caller; hands it to the next waiter if any. */
 void chunk_lock_release(struct chunk_lock_table *table, const struct chunk_id *id);
+
+/* Several locks taken in order: fill with chunk_lock_sequence_start, release with
+ * chunk_lock_sequence_release. Owned by the caller, which must not move it while it
+ * holds or awaits locks. */
+struct chunk_lock_sequence {
+    struct chunk_lock_table *table;
+    const struct chunk_id *ids; /* strictly ascending, valid until released */
+    size_t count;
+    size_t held; /* ids[0..held) are held */
+    worker_task on_all_held;
+    void *argument;
+    struct chunk_lock_waiter waiter;
+};
+
+/* Starts acquiring ids[0..count) in that (strictly ascending) order; once all are
+ * held, on_all_held(argument) runs: on the caller's thread when no lock was busy,
+ * else on the table's pool. count 0 calls it at once. */
+void chunk_lock_sequence_start(struct chunk_lock_sequence *sequence,
+                               struct chunk_lock_table *table, const struct chunk_id *ids,
+                               size_t count, worker_task on_all_held, void *argument);
+
+/* Releases the locks the sequence holds (all of them, once on_all_held ran). */
+void chunk_lock_sequence_release(struct chunk_lock_sequence *sequence);
 
 /* Number of chunks locked now (tests, stats). */
 size_t chunk_lock_held_count(struct chunk_lock_table *table);

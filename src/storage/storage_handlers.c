@@ -1,7 +1,7 @@
 /*
  * storage_handlers.c - the storage methods besides the write pipeline: batched
- * reads, last chunk of a file, replicated removal of chunk ranges, space info and
- * recovery progress, chunk metadata dumps, target creation, sync-done.
+ * reads, last chunk of a file, space info and recovery progress, chunk metadata
+ * dumps, target creation, sync-done (removals: storage_remove.c).
  */
 #define LOG_COMPONENT "storage"
 #include <stdlib.h>
@@ -12,8 +12,6 @@
 #include "common/log.h"
 #include "mgmtd/target_state.h"
 #include "storage/storage_internal.h"
-
-#define REMOVE_FORWARD_DEADLINE_NS (10 * CLOCK_NS_PER_S)
 
 int storage_call(struct storage_node *node, const char *address, uint16_t method,
                  const struct wire_writer *message, const void *payload, size_t payload_length,
@@ -148,82 +146,6 @@ void storage_handle_last_chunk(struct rpc_request *request)
         return;
     }
     storage_last_chunk_reply_encode(&request->reply, &reply);
-    rpc_request_reply(request, 0);
-}
-
-/* --- REMOVE_CHUNKS ------------------------------------------------------------------- */
-
-/* Sends the removal on to the successor (if any) until it is accepted or the
- * deadline passes. Runs on a worker: removals are rare and idempotent. */
-static int forward_removal(struct storage_node *node, struct storage_remove_chunks_request m,
-                           uint64_t deadline)
-{
-    for (int attempt = 0;; attempt++) {
-        struct routing_snapshot *snapshot = routing_cache_acquire(node->routing);
-        if (snapshot == NULL)
-            return CHAINFS_ROUTING_STALE;
-        const struct target_record *successor =
-            routing_chain_successor(&snapshot->info, m.chain_id, m.target_id);
-        if (successor == NULL) {
-            routing_snapshot_release(snapshot);
-            return 0;
-        }
-        const char *address = routing_target_address(&snapshot->info, successor->target_id);
-        char address_copy[ADDRESS_TEXT_MAX];
-        snprintf(address_copy, sizeof address_copy, "%s", address ? address : "");
-        struct storage_remove_chunks_request next = m;
-        next.target_id = successor->target_id;
-        next.chain_version = storage_chain_version(snapshot, m.chain_id);
-        routing_snapshot_release(snapshot);
-        struct wire_writer message;
-        wire_writer_init(&message);
-        storage_remove_chunks_request_encode(&message, &next);
-        struct rpc_call call;
-        uint64_t remaining = deadline_remaining_ns(deadline);
-        int status = address_copy[0]
-                         ? storage_call(node, address_copy, STORAGE_METHOD_REMOVE_CHUNKS, &message,
-                                        NULL, 0, remaining ? remaining : 1, &call)
-                         : CHAINFS_ROUTING_STALE;
-        if (address_copy[0])
-            rpc_call_release(&call);
-        wire_writer_free(&message);
-        if (status == 0)
-            return 0;
-        bool retry = status != CHAINFS_INVALID_ARGUMENT && status != CHAINFS_MALFORMED &&
-                     status != CHAINFS_IO && !atomic_load(&node->shutting_down);
-        if (!retry || deadline_expired(deadline) || attempt > 1000)
-            return status;
-        clock_sleep_ns(20 * CLOCK_NS_PER_MS);
-        routing_cache_refresh(node->routing);
-    }
-}
-
-void storage_handle_remove_chunks(struct rpc_request *request)
-{
-    struct storage_remove_chunks_request m;
-    if (!DECODE_OR_FAIL(request, storage_remove_chunks_request_decode, &m))
-        return;
-    if (m.first_index > m.end_index) {
-        rpc_request_fail(request, CHAINFS_INVALID_ARGUMENT, "first index after end index");
-        return;
-    }
-    struct storage_node *node = request->service_context;
-    struct storage_target *target = route_or_fail(request, m.target_id, m.chain_id, m.chain_version,
-                                                  true);
-    if (target == NULL)
-        return;
-    uint64_t removed = 0;
-    int status = chunk_engine_remove_range(target->engine, m.inode, m.first_index, m.end_index, &removed);
-    uint64_t deadline = request->deadline != DEADLINE_NEVER
-                            ? request->deadline
-                            : deadline_after_ns(REMOVE_FORWARD_DEADLINE_NS);
-    if (status == 0)
-        status = forward_removal(node, m, deadline);
-    if (status != 0) {
-        rpc_request_reply(request, status);
-        return;
-    }
-    wire_put_u64(&request->reply, removed);
     rpc_request_reply(request, 0);
 }
 

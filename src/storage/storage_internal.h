@@ -5,8 +5,11 @@
  *   storage_service.c   config, start/stop, targets on disk, heartbeats, the
  *                       maintenance thread (routing, target states, sync)
  *   storage_write.c     the CRAQ update pipeline: WRITE, TRUNCATE_CHUNK, UPDATE
- *   storage_handlers.c  BATCH_READ, QUERY_LAST_CHUNK, REMOVE_CHUNKS, SPACE_INFO,
- *                       DUMP_CHUNKS, CREATE_TARGET, SYNC_DONE
+ *   storage_remove.c    REMOVE_CHUNKS (head), REMOVE_LISTED (forwarded removals)
+ *   storage_forward.c   forwarding down a chain (writes and removals): successor,
+ *                       call start, retries
+ *   storage_handlers.c  BATCH_READ, QUERY_LAST_CHUNK, SPACE_INFO, DUMP_CHUNKS,
+ *                       CREATE_TARGET, SYNC_DONE
  *   storage_sync.c      recovery of a syncing successor
  *   write_dedup.c       exactly-once table of client writes
  */
@@ -114,6 +117,7 @@ void storage_handle_truncate(struct rpc_request *request);
 void storage_handle_batch_read(struct rpc_request *request);
 void storage_handle_last_chunk(struct rpc_request *request);
 void storage_handle_remove_chunks(struct rpc_request *request);
+void storage_handle_remove_listed(struct rpc_request *request);
 void storage_handle_space_info(struct rpc_request *request);
 void storage_handle_dump_chunks(struct rpc_request *request);
 void storage_handle_create_target(struct rpc_request *request);
@@ -125,6 +129,69 @@ void storage_chunk_record_from(const struct chunk_metadata *metadata,
 
 /* Runs one recovery pass for every local target whose successor is syncing. */
 void storage_sync_pass(struct storage_node *node);
+
+/* Forwarding down a chain (storage_forward.c). */
+
+/* True when forwarding to a successor failed in a way that another try (after a
+ * routing refresh, with the successor routing shows then) may cure: lost
+ * connection, timeout, stale routing, busy, shutting down. */
+bool storage_forward_retryable(int status);
+
+struct storage_successor {
+    uint64_t target_id;
+    uint8_t public_state; /* enum target_public_state: syncing ones get whole chunks */
+    uint64_t chain_version;
+    char address[ADDRESS_TEXT_MAX];
+};
+
+enum successor_lookup {
+    SUCCESSOR_FOUND,       /* *successor filled */
+    SUCCESSOR_NONE,        /* the target is the chain's tail */
+    SUCCESSOR_UNREACHABLE, /* routing has no address for it yet: retry */
+    SUCCESSOR_LEFT_CHAIN,  /* no routing, or the target no longer takes writes there */
+};
+
+/* The successor of target in chain_id that receives writes, as routing shows now. */
+enum successor_lookup storage_find_successor(struct storage_node *node,
+                                             const struct storage_target *target,
+                                             uint32_t chain_id,
+                                             struct storage_successor *successor);
+
+/* Starts the asynchronous call of method to a successor at address, bounded by
+ * deadline; message and payload must outlive it. On 0, on_complete(call) runs once
+ * later (on a loop thread) and the caller releases the call; otherwise nothing was
+ * started (CHAINFS_NO_MEMORY when the message could not be encoded). */
+int storage_forward_start(struct storage_node *node, const char *address, uint16_t method,
+                          const struct wire_writer *message, const void *payload,
+                          size_t payload_length, uint64_t deadline,
+                          void (*on_complete)(struct rpc_call *call), void *user_data,
+                          struct rpc_call *call);
+
+/* One change on its way down a chain, as storage_forward_next drives it. */
+struct chain_forwarder {
+    struct storage_node *node;
+    const struct storage_target *target; /* the sender */
+    uint32_t chain_id;
+    uint64_t deadline;  /* of the whole change: retries stop there */
+    const char *what;   /* "update", "removal": for error texts */
+    void *op;           /* the argument of the hooks */
+    /* Sends the change to successor (storage_forward_start); 0 or a status. */
+    int (*start)(void *op, const struct storage_successor *successor);
+    /* No successor: the sender is the tail. */
+    void (*at_tail)(void *op);
+    /* Ends the change with status; text (may be NULL) says why. */
+    void (*give_up)(void *op, int status, const char *text);
+};
+
+/* Sends the change to the successor routing shows now (start), or calls at_tail,
+ * or gives up (the sender left the chain, the node is stopping). A start that
+ * fails goes to storage_forward_retry. */
+void storage_forward_next(const struct chain_forwarder *forwarder);
+
+/* After forwarding failed with status (text: why): when the failure is retryable
+ * (storage_forward_retryable) and the deadline has not passed, waits a short pause,
+ * refreshes routing and forwards again; otherwise gives up. */
+void storage_forward_retry(const struct chain_forwarder *forwarder, int status, const char *text);
 
 /* Sends a synchronous call to a target's node, bounded by timeout_ns. */
 int storage_call(struct storage_node *node, const char *address, uint16_t method,

@@ -286,6 +286,38 @@ bool storage_remove_chunks_request_decode(struct wire_reader *reader,
     return wire_reader_done(reader);
 }
 
+void storage_remove_listed_request_encode(struct wire_writer *writer,
+                                          const struct storage_remove_listed_request *m)
+{
+    wire_put_u64(writer, m->target_id);
+    wire_put_u32(writer, m->chain_id);
+    wire_put_u64(writer, m->chain_version);
+    wire_put_u64(writer, m->inode);
+    wire_put_u32(writer, (uint32_t)m->count);
+    for (size_t i = 0; i < m->count; i++)
+        wire_put_u64(writer, m->indexes[i]);
+}
+
+bool storage_remove_listed_request_decode(struct wire_reader *reader,
+                                          struct storage_remove_listed_request *m)
+{
+    m->target_id = wire_get_u64(reader);
+    m->chain_id = wire_get_u32(reader);
+    m->chain_version = wire_get_u64(reader);
+    m->inode = wire_get_u64(reader);
+    if (!get_list(reader, STORAGE_REMOVE_LISTED_MAX, 8, sizeof *m->indexes,
+                  (void **)&m->indexes, &m->count))
+        return false;
+    for (size_t i = 0; i < m->count; i++) {
+        m->indexes[i] = wire_get_u64(reader);
+        if (i > 0 && m->indexes[i] <= m->indexes[i - 1])
+            return drop_list((void **)&m->indexes, &m->count);
+    }
+    if (!wire_reader_done(reader))
+        return drop_list((void **)&m->indexes, &m->count);
+    return true;
+}
+
 void storage_truncate_request_encode(struct wire_writer *writer,
                                      const struct storage_truncate_request *m)
 {

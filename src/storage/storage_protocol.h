@@ -25,8 +25,9 @@
  *                    items 0..i-1 (so a caller can receive them straight into its
  *                    buffers); bytes an item did not read are zero
  *   QUERY_LAST_CHUNK storage_last_chunk_request -> storage_last_chunk_reply
- *   REMOVE_CHUNKS    storage_remove_chunks_request (replicated along the chain like a
- *                    write; idempotent) -> u64 chunks removed at the answering target
+ *   REMOVE_CHUNKS    storage_remove_chunks_request (client -> head; replicated along
+ *                    the chain as REMOVE_LISTED; idempotent) -> u64 chunks removed at
+ *                    the head
  *   TRUNCATE_CHUNK   storage_truncate_request (client -> head, replicated)
  *                    -> storage_commit_reply
  *   SPACE_INFO       empty -> u32 count, count x storage_target_info (every target
@@ -37,6 +38,9 @@
  *                    on that disk already; CHAINFS_EXISTS if it exists on another)
  *   SYNC_DONE        u64 target id, u32 chain id, u64 chain version -> empty (the
  *                    predecessor finished recovering this target)
+ *   REMOVE_LISTED    storage_remove_listed_request (target -> successor): the chunks
+ *                    of one inode its predecessor removed, holding their chunk locks
+ *                    -> u64 chunks removed at the answering target
  *
  * Write replies (storage_commit_reply) name the version the update committed as,
  * the chunk's resulting length and the CRC32C of its whole content.
@@ -64,11 +68,13 @@ enum storage_method {
     STORAGE_METHOD_DUMP_CHUNKS = 8,
     STORAGE_METHOD_CREATE_TARGET = 9,
     STORAGE_METHOD_SYNC_DONE = 10,
+    STORAGE_METHOD_REMOVE_LISTED = 11,
 };
 
 /* Limits a decoder enforces. */
 #define STORAGE_BATCH_READ_ITEMS_MAX 4096u
 #define STORAGE_DUMP_RECORDS_MAX 65536u
+#define STORAGE_REMOVE_LISTED_MAX 1024u /* chunk indexes in one REMOVE_LISTED */
 #define STORAGE_CLIENT_ID_SIZE 16
 
 /* Exactly-once identity of a client write: per (client, channel) the target keeps
@@ -164,6 +170,17 @@ struct storage_remove_chunks_request {
     uint64_t inode;
     uint64_t first_index; /* removes chunk indexes [first_index, end_index) */
     uint64_t end_index;
+};
+
+/* What a predecessor removed: chunks (inode, indexes[i]), indexes strictly ascending
+ * (the order in which the receiver takes their locks), 0..REMOVE_LISTED_MAX of them. */
+struct storage_remove_listed_request {
+    uint64_t target_id; /* the successor that receives it */
+    uint32_t chain_id;
+    uint64_t chain_version;
+    uint64_t inode;
+    uint64_t *indexes; /* decoded: malloc'ed (free it), also when count is 0 */
+    size_t count;
 };
 
 struct storage_truncate_request {
@@ -265,6 +282,14 @@ void storage_remove_chunks_request_encode(struct wire_writer *writer,
                                           const struct storage_remove_chunks_request *m);
 bool storage_remove_chunks_request_decode(struct wire_reader *reader,
                                           struct storage_remove_chunks_request *m);
+
+/* REMOVE_LISTED: u64 target, u32 chain, u64 chain version, u64 inode, u32 count, count
+ * x u64 index. The decoder refuses a count over REMOVE_LISTED_MAX and indexes that
+ * are not strictly ascending; on success m->indexes is malloc'ed. */
+void storage_remove_listed_request_encode(struct wire_writer *writer,
+                                          const struct storage_remove_listed_request *m);
+bool storage_remove_listed_request_decode(struct wire_reader *reader,
+                                          struct storage_remove_listed_request *m);
 
 void storage_truncate_request_encode(struct wire_writer *writer,
                                      const struct storage_truncate_request *m);

@@ -426,6 +426,8 @@ static const struct rpc_method storage_methods[] = {
     {STORAGE_METHOD_CREATE_TARGET, "create_target", storage_handle_create_target,
      RPC_DISPATCH_WORKER},
     {STORAGE_METHOD_SYNC_DONE, "sync_done", storage_handle_sync_done, RPC_DISPATCH_WORKER},
+    {STORAGE_METHOD_REMOVE_LISTED, "remove_listed", storage_handle_remove_listed,
+     RPC_DISPATCH_WORKER},
 };
 
 static int split_disks(struct storage_node *node, const char *list)

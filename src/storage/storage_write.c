@@ -27,7 +27,6 @@
 #include "storage/storage_internal.h"
 
 #define DEFAULT_DEADLINE_NS (10 * CLOCK_NS_PER_S)
-#define REFORWARD_PAUSE_NS (20 * CLOCK_NS_PER_MS)
 
 struct update_op {
     struct storage_node *node;
@@ -46,6 +45,7 @@ struct update_op {
     struct rpc_call call;
     bool call_active;
     struct wire_writer message;
+    struct chain_forwarder forwarder;
     void *replace_content; /* whole chunk sent to a syncing successor */
     char error_text[200];
 };
@@ -85,14 +85,19 @@ static void finish(struct update_op *op, int status)
     op_free(op);
 }
 
-static void fail(struct update_op *op, int status, const char *text)
+/* Ends the op with status and text (NULL: no text); also the forwarder's give_up. */
+static void fail(void *argument, int status, const char *text)
 {
-    snprintf(op->error_text, sizeof op->error_text, "%.*s", (int)sizeof op->error_text - 1, text);
+    struct update_op *op = argument;
+    if (text != NULL)
+        snprintf(op->error_text, sizeof op->error_text, "%.*s", (int)sizeof op->error_text - 1,
+                 text);
     finish(op, status);
 }
 
-static void commit_and_finish(struct update_op *op)
+static void commit_and_finish(void *argument)
 {
+    struct update_op *op = argument;
     if (op->has_pending) {
         int status = chunk_engine_commit(op->target->engine, &op->update.chunk_id, op->result.version);
         if (status != 0) {
@@ -252,12 +257,12 @@ static int load_replace_content(struct update_op *op)
 static void forward_completed(struct rpc_call *call);
 
 /* Builds the UPDATE for successor and starts it. */
-static int start_forward(struct update_op *op, const struct target_record *successor,
-                         const char *address, uint64_t chain_version)
+static int start_forward(void *argument, const struct storage_successor *successor)
 {
+    struct update_op *op = argument;
     struct storage_update_request next = op->update;
     next.target_id = successor->target_id;
-    next.chain_version = chain_version;
+    next.chain_version = successor->chain_version;
     next.update_version = op->result.version;
     next.expected_crc = op->result.crc;
     next.expected_length = op->result.length;
@@ -282,83 +287,23 @@ static int start_forward(struct update_op *op, const struct target_record *succe
     }
     wire_writer_reset(&op->message);
     storage_update_request_encode(&op->message, &next);
-    if (!wire_writer_ok(&op->message))
-        return CHAINFS_NO_MEMORY;
-    rpc_call_init(&op->call, STORAGE_SERVICE_ID, STORAGE_METHOD_UPDATE);
-    op->call.message = op->message.data;
-    op->call.message_length = op->message.length;
-    op->call.payload = payload;
-    op->call.payload_length = payload_length;
-    uint64_t remaining = deadline_remaining_ns(op->deadline);
-    op->call.timeout_ns = remaining > 0 ? remaining : 1;
-    op->call.on_complete = forward_completed;
-    op->call.user_data = op;
     op->call_active = true;
-    int status = rpc_call_start(op->node->rpc, address, &op->call);
+    int status = storage_forward_start(op->node, successor->address, STORAGE_METHOD_UPDATE,
+                                       &op->message, payload, payload_length, op->deadline,
+                                       forward_completed, op, &op->call);
     if (status != 0)
         op->call_active = false;
     return status;
 }
 
-static bool worth_reforwarding(int status)
-{
-    return status == CHAINFS_DISCONNECTED || status == CHAINFS_CONNECT_FAILED ||
-           status == CHAINFS_TIMEOUT || status == CHAINFS_ROUTING_STALE ||
-           status == CHAINFS_SHUTTING_DOWN || status == CHAINFS_BUSY ||
-           status == CHAINFS_UNAVAILABLE || status == CHAINFS_NOT_FOUND ||
-           status == CHAINFS_CANCELLED;
-}
-
-/* Forwarding failed with status: try the successor routing shows now, or give up. */
-static void reforward(struct update_op *op, int status)
-{
-    if (atomic_load(&op->node->shutting_down) || deadline_expired(op->deadline)) {
-        fail(op, status == CHAINFS_ROUTING_STALE ? status : CHAINFS_TIMEOUT,
-             "successor did not accept the update before the deadline");
-        return;
-    }
-    clock_sleep_ns(REFORWARD_PAUSE_NS);
-    routing_cache_refresh(op->node->routing);
-    forward(op);
-}
-
 /* Step 3: send to the successor, or commit as the tail. */
 static void forward(struct update_op *op)
 {
-    if (atomic_load(&op->node->shutting_down)) {
-        finish(op, CHAINFS_SHUTTING_DOWN);
-        return;
-    }
-    struct routing_snapshot *snapshot = routing_cache_acquire(op->node->routing);
-    if (snapshot == NULL) {
-        fail(op, CHAINFS_ROUTING_STALE, "no routing info");
-        return;
-    }
-    const struct routing_info *info = &snapshot->info;
-    uint32_t chain_id = op->update.chain_id;
-    const struct target_record *self = routing_info_target(info, op->target->target_id);
-    if (self == NULL || self->chain_id != chain_id ||
-        !target_public_state_receives_writes((enum target_public_state)self->public_state)) {
-        routing_snapshot_release(snapshot);
-        fail(op, CHAINFS_ROUTING_STALE, "this target left the chain while writing");
-        return;
-    }
-    const struct target_record *successor = routing_chain_successor(info, chain_id, self->target_id);
-    if (successor == NULL) {
-        routing_snapshot_release(snapshot);
-        commit_and_finish(op);
-        return;
-    }
-    const char *address = routing_target_address(info, successor->target_id);
-    int status = address ? start_forward(op, successor, address, storage_chain_version(snapshot, chain_id))
-                         : CHAINFS_ROUTING_STALE;
-    routing_snapshot_release(snapshot);
-    if (status == 0)
-        return;
-    if (worth_reforwarding(status))
-        reforward(op, status);
-    else
-        fail(op, status, "cannot forward the update");
+    op->forwarder = (struct chain_forwarder){
+        .node = op->node, .target = op->target, .chain_id = op->update.chain_id,
+        .deadline = op->deadline, .what = "update", .op = op, .start = start_forward,
+        .at_tail = commit_and_finish, .give_up = fail};
+    storage_forward_next(&op->forwarder);
 }
 
 /* Step 4, on an I/O thread. */
@@ -381,10 +326,9 @@ static void forward_finished(void *argument)
     op->call_active = false;
     if (status == 0)
         commit_and_finish(op);
-    else if (worth_reforwarding(status))
-        reforward(op, status);
     else
-        fail(op, status, text[0] ? text : "successor refused the update");
+        storage_forward_retry(&op->forwarder, status,
+                              text[0] ? text : "successor refused the update");
 }
 
 /* Completion on the RPC client's loop thread: move to an I/O thread. */

@@ -7,6 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 import chainfs_wire as wire  # noqa: E402
+import storage_wire  # noqa: E402
 
 
 def seeds():
@@ -18,6 +19,9 @@ def seeds():
     yield wire.frame(10, 7, 9, b"\x05\x00\x00\x00hello") + wire.frame(12, 7, 9, b"\x00")
     yield wire.frame(1, 0, wire.HEALTH, corrupt_crc=True)
     yield wire.frame(2, 0, wire.ECHO, b"abc", payload=b"12345")[:-2]
+    # fuzz_storage_decoders: selector byte (0: REMOVE_LISTED, 1: REMOVE_CHUNKS), body.
+    yield b"\x00" + storage_wire.remove_listed_message(7, 1, 3, 42, [0, 1, 5, 1 << 40])
+    yield b"\x01" + struct.pack("<QIQQQQ", 7, 1, 3, 42, 0, 1 << 64 - 1)
 
 
 def main(directory):

@@ -8,11 +8,13 @@ import chainfs_wire as wire
 
 STORAGE_SERVICE = 2
 (WRITE, UPDATE, BATCH_READ, QUERY_LAST_CHUNK, REMOVE_CHUNKS, TRUNCATE_CHUNK, SPACE_INFO,
- DUMP_CHUNKS, CREATE_TARGET, SYNC_DONE) = range(1, 11)
+ DUMP_CHUNKS, CREATE_TARGET, SYNC_DONE, REMOVE_LISTED) = range(1, 12)
+REMOVE_LISTED_MAX = 1024
 UPDATE_WRITE, UPDATE_TRUNCATE, UPDATE_REPLACE, UPDATE_REMOVE = 1, 2, 3, 4
 READ_RELAXED = 1
 
 OK, INVALID_ARGUMENT, NOT_FOUND, EXISTS = 0, 1, 2, 3
+TIMEOUT = 6
 MALFORMED, BUSY, CHECKSUM = 10, 14, 17
 ROUTING_STALE, NOT_COMMITTED = 33, 34
 
@@ -110,6 +112,18 @@ def last_chunk(address, target, chain, inode):
 def remove_chunks(address, target, chain, chain_version, inode, first, end):
     status, reply, _ = call(address, REMOVE_CHUNKS, struct.pack(
         "<QIQQQQ", target, chain, chain_version, inode, first, end))
+    return status, struct.unpack("<Q", reply)[0] if status == OK else reply
+
+
+def remove_listed_message(target, chain, chain_version, inode, indexes):
+    return struct.pack("<QIQQI", target, chain, chain_version, inode, len(indexes)) + b"".join(
+        struct.pack("<Q", index) for index in indexes)
+
+
+def remove_listed(address, target, chain, chain_version, inode, indexes):
+    """What a predecessor forwards: remove exactly these chunk indexes (ascending)."""
+    status, reply, _ = call(address, REMOVE_LISTED,
+                            remove_listed_message(target, chain, chain_version, inode, indexes))
     return status, struct.unpack("<Q", reply)[0] if status == OK else reply
 
 

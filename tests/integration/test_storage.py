@@ -5,7 +5,9 @@ compared on every target), serialized concurrent writers, stale chain versions, 
 requests that change nothing, exactly-once retries, and the loss and recovery of a
 replica (SIGKILL, writes on the shortened chain, restart, sync, serving again)."""
 import json
+import random
 import signal
+import struct
 import subprocess
 import threading
 import time
@@ -148,6 +150,22 @@ def write(cluster, chain_id, chunk, offset, data, client_tag=None, timeout=20.0)
         last = (status, reply)
         time.sleep(0.05)
     raise AssertionError("write did not succeed: %r\n%s" % (last, cluster.explain()))
+
+
+def remove(cluster, chain_id, inode, first, end, timeout=20.0):
+    """REMOVE_CHUNKS through the head the routing names, following chain changes;
+    returns the number of chunks the head removed."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        version, head, _ = cluster.chain(chain_id)
+        status, reply = s.remove_chunks(cluster.address(head), head, chain_id, version, inode,
+                                        first, end)
+        if status == s.OK:
+            return reply
+        last = (status, reply)
+        time.sleep(0.05)
+    raise AssertionError("removal did not succeed: %r\n%s" % (last, cluster.explain()))
 
 
 def replicas(cluster, chain_id, chunk=None):
@@ -299,6 +317,16 @@ def test_stale_versions_and_bad_requests_change_nothing(cluster):
         (s.call(address, s.UPDATE, b"\0" * 40)[0], s.MALFORMED),
         (s.call(address, s.REMOVE_CHUNKS, b"\0" * 10)[0], s.MALFORMED),
         (s.remove_chunks(address, head, 1, version, 11, 5, 1)[0], s.INVALID_ARGUMENT),
+        # a client's removal goes to the head only
+        (s.remove_chunks(cluster.address(201), 201, 1, version, 11, 0, 9)[0], s.ROUTING_STALE),
+        # forwarded removals: stale chain version, indexes not ascending, too many, trailer
+        (s.remove_listed(cluster.address(201), 201, 1, version + 5, 11, [0])[0], s.ROUTING_STALE),
+        (s.remove_listed(cluster.address(201), 201, 1, version, 11, [1, 0])[0], s.MALFORMED),
+        (s.remove_listed(cluster.address(201), 201, 1, version, 11, [0, 0])[0], s.MALFORMED),
+        (s.remove_listed(cluster.address(201), 201, 1, version, 11,
+                         list(range(s.REMOVE_LISTED_MAX + 1)))[0], s.MALFORMED),
+        (s.call(cluster.address(201), s.REMOVE_LISTED,
+                s.remove_listed_message(201, 1, version, 11, [0]) + b"\0")[0], s.MALFORMED),
         (s.create_target(address, 0)[0], s.MALFORMED),
         (s.create_target(address, 555, disk=3)[0], s.INVALID_ARGUMENT),
         (s.truncate(address, head, 1, version, chunk, CHUNK_SIZE + 1)[0], s.INVALID_ARGUMENT),
@@ -385,6 +413,66 @@ def test_replica_killed_writes_continue_then_it_recovers(cluster):
     # Writes after recovery reach all three again.
     write(cluster, 1, chunks[0], 0, b"after" * 10)
     assert_identical(cluster, 1)
+
+
+def test_forwarded_removal_removes_exactly_the_listed_chunks(cluster):
+    """REMOVE_LISTED (what a predecessor forwards) removes the listed chunks the
+    target has and no other, again and again (idempotent); the head's REMOVE_CHUNKS
+    forwards the list of what it removed."""
+    inode = 81
+    for index in range(4):
+        write(cluster, 1, s.chunk_id(inode, index), 0, bytes([index + 1]) * 100)
+    version, _, targets = cluster.chain(1)
+    tail = targets[-1][0]
+    assert s.remove_listed(cluster.address(tail), tail, 1, version, inode, [1, 3, 7]) == (s.OK, 2)
+    assert s.remove_listed(cluster.address(tail), tail, 1, version, inode, [1, 3, 7]) == (s.OK, 0)
+    assert s.remove_listed(cluster.address(tail), tail, 1, version, inode, []) == (s.OK, 0)
+    left = s.dump_chunks(cluster.address(tail), tail)
+    assert sorted(c for c in left if c[:8] == s.chunk_id(inode, 0)[:8]) == \
+        [s.chunk_id(inode, 0), s.chunk_id(inode, 2)]
+    # The head removes 0..3 and forwards them; the tail removes the two it still has.
+    version, head, _ = cluster.chain(1)
+    assert s.remove_chunks(cluster.address(head), head, 1, version, inode, 0, 100) == (s.OK, 4)
+    assert s.remove_chunks(cluster.address(head), head, 1, version, inode, 0, 100) == (s.OK, 0)
+    records = assert_identical(cluster, 1)
+    assert not any(c[:8] == s.chunk_id(inode, 0)[:8] for c in records)
+
+
+def test_removal_waits_for_a_write_in_flight_and_times_out_unchanged(cluster):
+    """A removal of a chunk whose write is in flight (the tail frozen) waits for the
+    chunk lock instead of removing under the write; when its deadline passes while it
+    waits, it removes nothing. Once the write committed, a removal goes through."""
+    inode = 91
+    chunk = s.chunk_id(inode, 0)
+    write(cluster, 1, chunk, 0, b"first" * 100)
+    version, head, targets = cluster.chain(1)
+    tail = cluster.nodes[node_of(targets[-1][0])]
+    result = {}
+    tail.process.send_signal(signal.SIGSTOP)
+    try:
+        writer = threading.Thread(target=lambda: result.update(reply=s.write(
+            cluster.address(head), head, 1, version, chunk, 0, b"second" * 100)))
+        writer.start()
+        wait_until(lambda: read(cluster, head, 1, chunk, 0, 600, s.READ_RELAXED)[5][:12] ==
+                   b"second" * 2, 5, "pending version at the head")
+        message = struct.pack("<QIQQQQ", head, 1, version, inode, 0, 10)
+        remover = threading.Thread(target=lambda: result.update(removal=s.call(
+            cluster.address(head), s.REMOVE_CHUNKS, message, timeout=30, timeout_us=300000)))
+        remover.start()
+        remover.join(timeout=0.8)
+        assert remover.is_alive(), result  # waiting for the lock, past its deadline
+    finally:
+        tail.process.send_signal(signal.SIGCONT)
+    writer.join(timeout=30)
+    remover.join(timeout=30)
+    status, reply, _ = result["removal"]
+    assert status == s.TIMEOUT, (status, reply)
+    assert result["reply"][0] == s.OK, result
+    assert read(cluster, head, 1, chunk, 0, 600)[5] == b"second" * 100
+    assert_identical(cluster, 1)
+    assert remove(cluster, 1, inode, 0, 10) == 1
+    records = assert_identical(cluster, 1)
+    assert chunk not in records
 
 
 def test_forwarded_update_version_rules_and_checksums(cluster):
@@ -512,3 +600,120 @@ def test_restarted_node_waits_until_its_targets_are_published_offline(cluster):
     wait_until(lambda: all(state == "serving" for _, state in cluster.chain(1)[2]), 30,
                "chain 1 serving again", cluster.explain)
     assert_identical(cluster, 1)
+
+
+def race_removals_and_writes(cluster, chain_id, inode, chunks, seconds, rounds, seed):
+    """Writers (to chunks 0..chunks-1 of inode, through the head routing names) and a
+    remover (random tail ranges of the same chunks) run at once, bounded by seconds
+    and rounds each. Returns the statuses that were neither OK nor a routing change."""
+    stop_at = time.monotonic() + seconds
+    unexpected = []
+
+    def head():
+        version, head_target, _ = cluster.routing.get(chain_id) or cluster.chain(chain_id)
+        return version, head_target
+
+    def writer(number):
+        generator = random.Random(seed * 100 + number)
+        for i in range(rounds):
+            if time.monotonic() > stop_at:
+                return
+            version, target = head()
+            chunk = s.chunk_id(inode, generator.randrange(chunks))
+            data = bytes([generator.randrange(256)]) * generator.randrange(1, 9000)
+            offset = generator.choice([0, 0, 4096, 20000])
+            status, reply, _ = s.write(cluster.address(target), target, chain_id, version, chunk,
+                                       offset, data, CHUNK_SIZE)
+            if status not in (s.OK, s.ROUTING_STALE):
+                unexpected.append(("write", status, reply))
+
+    def remover():
+        generator = random.Random(seed)
+        for i in range(rounds):
+            if time.monotonic() > stop_at:
+                return
+            version, target = head()
+            first = generator.randrange(chunks)
+            status, reply = s.remove_chunks(cluster.address(target), target, chain_id, version,
+                                            inode, first, generator.choice([first + 1, chunks]))
+            if status not in (s.OK, s.ROUTING_STALE):
+                unexpected.append(("remove", status, reply))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    threads.append(threading.Thread(target=remover))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 60)
+    assert not any(thread.is_alive() for thread in threads)
+    return unexpected
+
+
+def test_removals_racing_writes_leave_identical_replicas(cluster):
+    """REMOVE_CHUNKS and writes of the same chunks serialize on the chunk locks at the
+    head and reach every replica in that order, so the replicas end identical (without
+    the locks the head removed a chunk whose write was in flight, and the successors
+    committed it). Every request succeeds: a removal waits for a write in flight
+    instead of answering BUSY."""
+    cluster.routing[1] = cluster.chain(1)
+    for round_number in range(3):
+        unexpected = race_removals_and_writes(cluster, 1, 61 + round_number, 6, 2.0, 400,
+                                              round_number + 1)
+        assert not unexpected, unexpected[:5]
+        assert_identical(cluster, 1)
+
+
+def test_removals_racing_recovery_leave_identical_replicas(cluster):
+    """A removal that runs on the recovering predecessor while it transfers the same
+    chunks to a returning target: the transfer and the forwarded removal hold the
+    same chunk lock, so the target never installs a chunk its predecessor removed
+    (docs/reliability.md, "an extra chunk on a recovered tail")."""
+    victim = cluster.nodes[2]
+    victim.process.send_signal(signal.SIGKILL)
+    victim.process.wait()
+    victim.log.close()
+    wait_until(lambda: dict(cluster.chain(1)[2])[201] == "offline", FAIL_MS / 1000 + 10,
+               "target 201 offline", cluster.explain)
+    # Chunks only the survivors have: recovery transfers every one of them.
+    inode, chunks = 71, 200
+    for index in range(chunks):
+        write(cluster, 1, s.chunk_id(inode, index), 0, bytes([index % 251]) * (128 << 10))
+    cluster.routing[1] = cluster.chain(1)
+
+    def progress():
+        info = {t["target_id"]: t for t in s.space_info(cluster.address(301))}[301]
+        return info["sync_active"], info["sync_chunks_transferred"] + info["sync_chunks_removed"]
+    _, baseline = progress()
+    restarted = cluster.start_node(2)
+    assert restarted.wait_for_log("heartbeating", timeout=10), restarted.log_text()
+    # 301, now 201's predecessor, transfers the chunks in index order; remove the one
+    # it is at (its progress counters say which), so removals meet the transfer of
+    # the same chunk.
+    version, head, _ = cluster.chain(1)
+    stop_at = time.monotonic() + 20
+    started = False
+    raced = 0
+    while time.monotonic() < stop_at:
+        active, done = progress()
+        started = started or active
+        if started and (not active or done - baseline >= chunks):
+            break
+        if not active:
+            time.sleep(0.002)
+            continue
+        index = done - baseline
+        status, reply = s.remove_chunks(cluster.address(head), head, 1, version, inode, index,
+                                        index + 2)
+        if status == s.ROUTING_STALE:
+            version, head, _ = cluster.chain(1)
+            continue
+        assert status == s.OK, reply
+        raced += 1
+    assert started and raced > 0, cluster.explain()
+    remove(cluster, 1, inode, 0, chunks)
+    unexpected = race_removals_and_writes(cluster, 1, inode + 1, 6, 1.0, 100, 7)
+    assert not unexpected, unexpected[:5]
+    wait_until(lambda: all(state == "serving" for _, state in cluster.chain(1)[2]), 30,
+               "chain 1 serving again", cluster.explain)
+    records = assert_identical(cluster, 1)
+    assert not any(s.chunk_id(inode, index) in records for index in range(chunks))

@@ -399,6 +399,62 @@ static void test_remove_and_last_chunk(void **state)
     assert_int_equal(chunk_engine_check(engine), CHAINFS_OK);
 }
 
+/* What a replicated removal uses: the listing of a range (ascending, pending-only
+ * chunks included) and the removal of exactly the listed chunks. */
+static void test_list_range_and_remove_many(void **state)
+{
+    struct fixture *fixture = *state;
+    struct chunk_engine *engine = fixture->engine;
+    const uint64_t written[] = {7, 2, 30, 5, 1000};
+    for (size_t i = 0; i < 5; i++) {
+        struct chunk_id id = chunk_id_make(20, written[i]);
+        write_chunk(engine, &id, 0, "abc", 3);
+    }
+    struct chunk_id neighbour = chunk_id_make(21, 3);
+    write_chunk(engine, &neighbour, 0, "n", 1);
+    struct chunk_update update;
+    struct chunk_id pending_only = chunk_id_make(20, 3);
+    assert_int_equal(chunk_engine_prepare_update(engine, &pending_only, 0, "p", 1, 1, &update),
+                     CHAINFS_OK);
+
+    uint64_t *indexes;
+    size_t count;
+    assert_int_equal(chunk_engine_list_range(engine, 20, 2, 31, &indexes, &count), CHAINFS_OK);
+    const uint64_t expected[] = {2, 3, 5, 7, 30};
+    assert_int_equal(count, 5);
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal(indexes[i], expected[i]);
+    free(indexes);
+    assert_int_equal(chunk_engine_list_range(engine, 22, 0, UINT64_MAX, &indexes, &count),
+                     CHAINFS_OK);
+    assert_int_equal(count, 0);
+    assert_null(indexes);
+
+    /* Absent ids are skipped; the pending-only chunk goes with its pending version;
+     * the chunk left out of the list (30) and the other inode stay. */
+    struct chunk_id ids[] = {chunk_id_make(20, 2), chunk_id_make(20, 3), chunk_id_make(20, 4),
+                             chunk_id_make(20, 5), chunk_id_make(20, 7)};
+    uint64_t removed = 99;
+    assert_int_equal(chunk_engine_remove_many(engine, ids, 5, &removed), CHAINFS_OK);
+    assert_int_equal(removed, 4);
+    assert_int_equal(chunk_engine_remove_many(engine, ids, 5, &removed), CHAINFS_OK);
+    assert_int_equal(removed, 0); /* idempotent */
+    assert_int_equal(chunk_engine_remove_many(engine, ids, 0, &removed), CHAINFS_OK);
+    assert_int_equal(chunk_engine_list_range(engine, 20, 0, UINT64_MAX, &indexes, &count),
+                     CHAINFS_OK);
+    assert_int_equal(count, 2);
+    assert_int_equal(indexes[0], 30);
+    assert_int_equal(indexes[1], 1000);
+    free(indexes);
+    struct chunk_metadata metadata;
+    assert_int_equal(chunk_engine_stat(engine, &neighbour, &metadata), CHAINFS_OK);
+    struct chunk_engine_stats stats;
+    chunk_engine_get_stats(engine, &stats);
+    assert_int_equal(stats.chunks, 3);
+    assert_int_equal(stats.pending_chunks, 0);
+    assert_int_equal(chunk_engine_check(engine), CHAINFS_OK);
+}
+
 static void test_no_space(void **state)
 {
     struct fixture *fixture = *state;
@@ -850,6 +906,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_and_last_chunk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_range_and_remove_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_many, setup, teardown),

@@ -399,6 +399,75 @@ static void make_routing(struct routing_info *info, const uint8_t states[4])
                                             .target_ids = {10, 11, 12, 13}};
 }
 
+/* Encodes a REMOVE_LISTED request with these indexes and decodes it. */
+static bool remove_listed_decodes(const uint64_t *indexes, size_t count,
+                                  struct storage_remove_listed_request *out)
+{
+    struct storage_remove_listed_request m = {.target_id = 1, .chain_id = 2, .chain_version = 3,
+                                              .inode = 4, .indexes = (uint64_t *)indexes,
+                                              .count = count};
+    struct wire_writer writer;
+    wire_writer_init(&writer);
+    storage_remove_listed_request_encode(&writer, &m);
+    bool ok = DECODES(&writer, storage_remove_listed_request_decode, out);
+    wire_writer_free(&writer);
+    return ok;
+}
+
+static void test_remove_listed_request(void **state)
+{
+    (void)state;
+    const uint64_t indexes[] = {0, 5, 6, UINT64_MAX};
+    struct storage_remove_listed_request m = {.target_id = 11, .chain_id = 12,
+                                              .chain_version = 13, .inode = 14,
+                                              .indexes = (uint64_t *)indexes, .count = 4};
+    struct storage_remove_listed_request out;
+    struct wire_writer writer;
+    wire_writer_init(&writer);
+    storage_remove_listed_request_encode(&writer, &m);
+    assert_int_equal(writer.length, 8 + 4 + 8 + 8 + 4 + 4 * 8);
+    assert_true(DECODES(&writer, storage_remove_listed_request_decode, &out));
+    assert_int_equal(out.count, 4);
+    assert_memory_equal(out.indexes, indexes, sizeof indexes);
+    SAME_ENCODING(storage_remove_listed_request_encode, &m, &out);
+    free(out.indexes);
+    REFUSES_PREFIXES_AND_TRAILER(&writer, storage_remove_listed_request_decode,
+                                 struct storage_remove_listed_request);
+    wire_writer_free(&writer);
+
+    /* An empty list is a valid (idempotent retry) request. */
+    assert_true(remove_listed_decodes(NULL, 0, &out));
+    assert_int_equal(out.count, 0);
+    free(out.indexes);
+    /* Not strictly ascending: refused (a receiver locks them in this order). */
+    const uint64_t repeated[] = {1, 2, 2};
+    assert_false(remove_listed_decodes(repeated, 3, &out));
+    assert_null(out.indexes);
+    const uint64_t descending[] = {9, 3};
+    assert_false(remove_listed_decodes(descending, 2, &out));
+    /* At most REMOVE_LISTED_MAX. */
+    uint64_t *many = calloc(STORAGE_REMOVE_LISTED_MAX + 1, sizeof *many);
+    assert_non_null(many);
+    for (size_t i = 0; i <= STORAGE_REMOVE_LISTED_MAX; i++)
+        many[i] = i;
+    assert_true(remove_listed_decodes(many, STORAGE_REMOVE_LISTED_MAX, &out));
+    assert_int_equal(out.count, STORAGE_REMOVE_LISTED_MAX);
+    free(out.indexes);
+    assert_false(remove_listed_decodes(many, STORAGE_REMOVE_LISTED_MAX + 1, &out));
+    free(many);
+    /* A count larger than the bytes that follow. */
+    wire_writer_init(&writer);
+    wire_put_u64(&writer, 1);
+    wire_put_u32(&writer, 2);
+    wire_put_u64(&writer, 3);
+    wire_put_u64(&writer, 4);
+    wire_put_u32(&writer, 3);
+    wire_put_u64(&writer, 1);
+    wire_put_u64(&writer, 2);
+    assert_false(DECODES(&writer, storage_remove_listed_request_decode, &out));
+    wire_writer_free(&writer);
+}
+
 static void test_routing_lookups(void **state)
 {
     (void)state;
@@ -481,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_commit_and_small_messages),
         cmocka_unit_test(test_batch_read),
         cmocka_unit_test(test_space_info_and_dump),
+        cmocka_unit_test(test_remove_listed_request),
         cmocka_unit_test(test_routing_lookups),
         cmocka_unit_test(test_routing_cache_snapshots),
     };

@@ -1,16 +1,19 @@
 /*
  * test_storage_rules.c - the decision tables of the storage service, row by row:
  * version rules of a forwarded update, exactly-once sequence rules, the recovery
- * plan's per-chunk rules and its merge of two dumps; and the chunk lock's FIFO
- * hand-over.
+ * plan's per-chunk rules and its merge of two dumps; the chunk lock's FIFO
+ * hand-over and its ordered sequences of locks (no deadlock, no double holder).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -230,6 +233,157 @@ static void test_chunk_lock_queue(void **state)
     chunk_lock_table_destroy(table);
 }
 
+/* A sequence of locks: it waits at a busy one, goes on from the pool when that is
+ * released, and releases all. */
+struct sequence_done {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int runs;
+};
+
+static void sequence_all_held(void *argument)
+{
+    struct sequence_done *done = argument;
+    pthread_mutex_lock(&done->lock);
+    done->runs++;
+    pthread_cond_broadcast(&done->changed);
+    pthread_mutex_unlock(&done->lock);
+}
+
+/* Waits (at most ~5 s) until done->runs reaches runs; false on timeout. */
+static bool wait_runs(struct sequence_done *done, int runs)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&done->lock);
+    int status = 0;
+    while (done->runs < runs && status == 0)
+        status = pthread_cond_timedwait(&done->changed, &done->lock, &until);
+    bool reached = done->runs >= runs;
+    pthread_mutex_unlock(&done->lock);
+    return reached;
+}
+
+static void test_chunk_lock_sequence(void **state)
+{
+    (void)state;
+    struct worker_pool *pool;
+    assert_int_equal(worker_pool_create("sequence-test", 2, &pool), 0);
+    struct chunk_lock_table *table;
+    assert_int_equal(chunk_lock_table_create(pool, &table), 0);
+    struct sequence_done done = {.runs = 0};
+    pthread_mutex_init(&done.lock, NULL);
+    pthread_cond_init(&done.changed, NULL);
+    const struct chunk_id ids[] = {chunk_id_make(8, 1), chunk_id_make(8, 2), chunk_id_make(8, 3)};
+
+    /* Nothing busy: all held at once, on this thread. */
+    struct chunk_lock_sequence sequence;
+    chunk_lock_sequence_start(&sequence, table, ids, 3, sequence_all_held, &done);
+    assert_int_equal(done.runs, 1);
+    assert_int_equal(chunk_lock_held_count(table), 3);
+    chunk_lock_sequence_release(&sequence);
+    assert_int_equal(chunk_lock_held_count(table), 0);
+
+    /* The middle one busy: the first is held, the rest waits for its release. */
+    struct chunk_lock_waiter unused = {.run = NULL};
+    assert_true(chunk_lock_acquire(table, &ids[1], &unused));
+    chunk_lock_sequence_start(&sequence, table, ids, 3, sequence_all_held, &done);
+    usleep(20000);
+    assert_int_equal(done.runs, 1);
+    assert_int_equal(chunk_lock_held_count(table), 2);
+    chunk_lock_release(table, &ids[1]); /* hands over to the sequence */
+    assert_true(wait_runs(&done, 2));
+    assert_int_equal(chunk_lock_held_count(table), 3);
+    /* A second sequence over an overlapping set queues behind the first. */
+    struct chunk_lock_sequence second;
+    chunk_lock_sequence_start(&second, table, ids + 1, 2, sequence_all_held, &done);
+    usleep(20000);
+    assert_int_equal(done.runs, 2);
+    chunk_lock_sequence_release(&sequence);
+    assert_true(wait_runs(&done, 3));
+    assert_int_equal(chunk_lock_held_count(table), 2);
+    chunk_lock_sequence_release(&second);
+    assert_int_equal(chunk_lock_held_count(table), 0);
+
+    /* An empty sequence holds nothing and goes on at once. */
+    chunk_lock_sequence_start(&sequence, table, ids, 0, sequence_all_held, &done);
+    assert_int_equal(done.runs, 4);
+    chunk_lock_sequence_release(&sequence);
+    worker_pool_destroy(pool);
+    chunk_lock_table_destroy(table);
+    pthread_cond_destroy(&done.changed);
+    pthread_mutex_destroy(&done.lock);
+}
+
+/* Threads that take random ascending sets of locks (sequences) and single locks
+ * in any order never deadlock and never hold one chunk twice at a time. */
+#define STRESS_CHUNKS 6
+#define STRESS_ROUNDS 300
+
+struct stress {
+    struct chunk_lock_table *table;
+    struct chunk_id ids[STRESS_CHUNKS];
+    atomic_int owners[STRESS_CHUNKS];
+    atomic_bool overlap;
+    unsigned seed;
+};
+
+static void *stress_thread(void *argument)
+{
+    struct stress *stress = argument;
+    unsigned seed = __atomic_add_fetch(&stress->seed, 7919, __ATOMIC_RELAXED);
+    for (int round = 0; round < STRESS_ROUNDS; round++) {
+        struct chunk_id chosen[STRESS_CHUNKS];
+        size_t indexes[STRESS_CHUNKS], count = 0;
+        for (size_t i = 0; i < STRESS_CHUNKS; i++)
+            if (rand_r(&seed) % 2) {
+                indexes[count] = i;
+                chosen[count++] = stress->ids[i];
+            }
+        struct sequence_done done = {.runs = 0};
+        pthread_mutex_init(&done.lock, NULL);
+        pthread_cond_init(&done.changed, NULL);
+        struct chunk_lock_sequence sequence;
+        chunk_lock_sequence_start(&sequence, stress->table, chosen, count, sequence_all_held,
+                                  &done);
+        if (!wait_runs(&done, 1)) {
+            atomic_store(&stress->overlap, true); /* a deadlock: reported as a failure */
+            return NULL;
+        }
+        for (size_t i = 0; i < count; i++)
+            if (atomic_fetch_add(&stress->owners[indexes[i]], 1) != 0)
+                atomic_store(&stress->overlap, true);
+        usleep(rand_r(&seed) % 200);
+        for (size_t i = 0; i < count; i++)
+            atomic_fetch_sub(&stress->owners[indexes[i]], 1);
+        chunk_lock_sequence_release(&sequence);
+        pthread_cond_destroy(&done.changed);
+        pthread_mutex_destroy(&done.lock);
+    }
+    return NULL;
+}
+
+static void test_chunk_lock_sequences_do_not_deadlock(void **state)
+{
+    (void)state;
+    struct worker_pool *pool;
+    assert_int_equal(worker_pool_create("sequence-stress", 2, &pool), 0);
+    struct stress stress = {.seed = 1};
+    assert_int_equal(chunk_lock_table_create(pool, &stress.table), 0);
+    for (size_t i = 0; i < STRESS_CHUNKS; i++)
+        stress.ids[i] = chunk_id_make(3, i);
+    pthread_t threads[4];
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, stress_thread, &stress), 0);
+    for (size_t i = 0; i < 4; i++)
+        pthread_join(threads[i], NULL);
+    assert_false(atomic_load(&stress.overlap));
+    assert_int_equal(chunk_lock_held_count(stress.table), 0);
+    worker_pool_destroy(pool);
+    chunk_lock_table_destroy(stress.table);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +392,8 @@ int main(void)
         cmocka_unit_test(test_recovery_rules),
         cmocka_unit_test(test_recovery_plan_merge),
         cmocka_unit_test(test_chunk_lock_queue),
+        cmocka_unit_test(test_chunk_lock_sequence),
+        cmocka_unit_test(test_chunk_lock_sequences_do_not_deadlock),
     };
     return cmocka_run_group_tests_name("storage_rules", tests, NULL, NULL);
 }
