@@ -48,10 +48,18 @@ static void end_thread_ring(void *argument)
     thread_ring_state = RING_NONE;
 }
 
+/* A forked child inherits the forking thread's ring, but the kernel takes requests on a
+ * single-issuer ring only from the thread that made it: the child makes its own. */
+static void forget_ring_after_fork(void)
+{
+    end_thread_ring(NULL);
+}
+
 static void make_ring_key(void)
 {
     if (pthread_key_create(&ring_key, end_thread_ring) != 0)
         log_warn("no thread key for io_uring rings: rings of ended threads are not freed");
+    pthread_atfork(NULL, NULL, forget_ring_after_fork);
 }
 
 /* The calling thread's ring, or NULL when io_uring cannot be set up (logged once per

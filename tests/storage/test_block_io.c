@@ -1,7 +1,8 @@
 /*
  * test_block_io.c - block_io (storage/block_io.h): O_DIRECT reads, writes and syncs on
  * the calling thread's io_uring, from many threads at once and from threads that come
- * and go (each sets up and frees its own ring), and the synchronous fallback.
+ * and go (each sets up and frees its own ring), in a forked child, and the synchronous
+ * fallback.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -152,6 +154,32 @@ static void test_errors(void **state)
     }
 }
 
+/* A child forked after the parent used its ring reads through a ring of its own. */
+static void test_forked_child_reads(void **state)
+{
+    struct fixture *fixture = *state;
+    struct block_io *io;
+    assert_int_equal(block_io_open(0, false, &io), CHAINFS_OK);
+    struct worker parent = {.io = io, .fd = fixture->fd, .index = 1, .round = 5};
+    worker_main(&parent); /* this thread's ring is set up and used */
+    assert_true(parent.same);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct worker worker = {.io = io, .fd = fixture->fd, .index = 2, .round = 6};
+        worker_main(&worker);
+        _exit(worker.write_status == CHAINFS_OK && worker.read_status == CHAINFS_OK &&
+                      worker.same
+                  ? 0
+                  : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    block_io_close(io);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +187,7 @@ int main(void)
                                         close_fixture),
         cmocka_unit_test_setup_teardown(test_synchronous_fallback, open_fixture, close_fixture),
         cmocka_unit_test_setup_teardown(test_errors, open_fixture, close_fixture),
+        cmocka_unit_test_setup_teardown(test_forked_child_reads, open_fixture, close_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
