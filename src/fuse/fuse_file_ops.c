@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "fuse/fuse_operations.h"
@@ -71,6 +73,55 @@ void fuse_op_create(fuse_req_t request, fuse_ino_t parent, const char *name, mod
         chainfs_close(file);
 }
 
+/* Each request thread reads into its own buffer, kept for the thread's life (freed by
+ * the key's destructor when libfuse ends an idle thread): a fresh 1 MiB buffer per
+ * read cost page faults on every request. Grown when a larger read comes. */
+struct read_buffer {
+    size_t size;
+    void *bytes;
+};
+
+static pthread_key_t read_buffer_key;
+static pthread_once_t read_buffer_once = PTHREAD_ONCE_INIT;
+static bool read_buffer_key_made;
+
+static void free_read_buffer(void *argument)
+{
+    struct read_buffer *buffer = argument;
+    free(buffer->bytes);
+    free(buffer);
+}
+
+static void make_read_buffer_key(void)
+{
+    read_buffer_key_made = pthread_key_create(&read_buffer_key, free_read_buffer) == 0;
+}
+
+/* This thread's buffer of at least size bytes, or NULL. */
+static void *thread_read_buffer(size_t size)
+{
+    pthread_once(&read_buffer_once, make_read_buffer_key);
+    if (!read_buffer_key_made)
+        return NULL;
+    struct read_buffer *buffer = pthread_getspecific(read_buffer_key);
+    if (!buffer) {
+        buffer = calloc(1, sizeof(*buffer));
+        if (!buffer || pthread_setspecific(read_buffer_key, buffer) != 0) {
+            free(buffer);
+            return NULL;
+        }
+    }
+    if (buffer->size < size) {
+        void *bytes = malloc(size);
+        if (!bytes)
+            return NULL;
+        free(buffer->bytes);
+        buffer->bytes = bytes;
+        buffer->size = size;
+    }
+    return buffer->bytes;
+}
+
 void fuse_op_read(fuse_req_t request, fuse_ino_t inode, size_t size, off_t offset,
                   struct fuse_file_info *file_info)
 {
@@ -78,7 +129,7 @@ void fuse_op_read(fuse_req_t request, fuse_ino_t inode, size_t size, off_t offse
         fuse_reply_err(request, EINVAL);
         return;
     }
-    void *buffer = malloc(size ? size : 1);
+    void *buffer = thread_read_buffer(size ? size : 1);
     if (!buffer) {
         fuse_reply_err(request, ENOMEM);
         return;
@@ -91,7 +142,6 @@ void fuse_op_read(fuse_req_t request, fuse_ino_t inode, size_t size, off_t offse
         fuse_reply_status(request, status);
     else
         fuse_reply_buf(request, buffer, done);
-    free(buffer);
 }
 
 void fuse_op_write(fuse_req_t request, fuse_ino_t inode, const char *buffer, size_t size,

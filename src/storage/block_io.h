@@ -2,11 +2,10 @@
  * block_io.h - O_DIRECT reads, writes and data syncs of block files through io_uring.
  *
  * Any thread may call block_io_read/write/sync; each call submits its request to the
- * one shared ring (submission is serialized by a mutex) and sleeps until the
- * completion thread, which reaps the ring's completion queue, hands it the result.
- * Short transfers are resubmitted for the remainder. When the kernel refuses
- * io_uring (old kernel, seccomp), block_io_open logs it and every call falls back to
- * pread/pwrite/fdatasync on the caller's thread.
+ * calling thread's own io_uring (set up at the thread's first request, freed when the
+ * thread ends) and waits there for its completion. Short transfers are resubmitted for
+ * the remainder. When the kernel refuses io_uring (old kernel, seccomp), the failure is
+ * logged and calls fall back to pread/pwrite/fdatasync on the caller's thread.
  *
  * Buffers, offsets and lengths must be multiples of ALIGNED_BUFFER_ALIGNMENT for
  * O_DIRECT files (use common/aligned_buffer.h).
@@ -20,12 +19,12 @@
 
 struct block_io;
 
-/* Sets up a ring of `queue_depth` entries (0: default 256) and its completion thread;
- * force_synchronous skips io_uring (tests of the fallback). Returns 0 or a CHAINFS_*
- * status. */
+/* Opens block I/O; queue_depth is unused (each thread has one request in flight on its
+ * own ring). force_synchronous skips io_uring (tests of the fallback). Whether io_uring
+ * works is tried on the calling thread's ring. Returns 0 or a CHAINFS_* status. */
 int block_io_open(unsigned queue_depth, bool force_synchronous, struct block_io **io_out);
 
-/* Stops the completion thread and frees the ring. No request may be in flight. */
+/* Frees io. No request may be in flight. The threads' rings live until the threads end. */
 void block_io_close(struct block_io *io);
 
 /* True when requests go through io_uring, false in the synchronous fallback. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "chainfs/error.h"
+#include "common/aligned_buffer.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "mgmtd/target_state.h"
@@ -84,6 +85,38 @@ static void read_item(struct storage_node *node, const struct storage_read_item 
                                            read.chunk_length, read.crc};
 }
 
+/* The reply payload of a batch read. O_DIRECT-aligned and recycled (aligned_buffer.h):
+ * items of whole 4 KiB blocks then read from disk straight into it, without the
+ * bounce buffer and copy a plain malloc'ed buffer needed, and a 1 MiB reply does not
+ * fault in fresh pages each time. */
+struct read_buffer {
+    size_t size;
+    uint8_t *bytes;
+};
+
+static struct read_buffer *read_buffer_alloc(uint64_t size)
+{
+    struct read_buffer *buffer = malloc(sizeof *buffer);
+    if (buffer == NULL)
+        return NULL;
+    buffer->size = size ? (size_t)size : 1;
+    buffer->bytes = aligned_buffer_alloc(buffer->size);
+    if (buffer->bytes == NULL) {
+        free(buffer);
+        return NULL;
+    }
+    return buffer;
+}
+
+static void read_buffer_release(void *argument)
+{
+    struct read_buffer *buffer = argument;
+    if (buffer == NULL)
+        return;
+    aligned_buffer_free(buffer->bytes, buffer->size);
+    free(buffer);
+}
+
 void storage_handle_batch_read(struct rpc_request *request)
 {
     struct storage_node *node = request->service_context;
@@ -103,24 +136,24 @@ void storage_handle_batch_read(struct rpc_request *request)
     uint64_t total = 0;
     for (size_t i = 0; i < count; i++)
         total += items[i].length;
-    uint8_t *data = malloc(total ? total : 1);
+    struct read_buffer *data = read_buffer_alloc(total);
     struct storage_read_result *results = calloc(count, sizeof *results);
     if (data == NULL || results == NULL) {
         free(items);
-        free(data);
+        read_buffer_release(data);
         free(results);
         rpc_request_reply(request, CHAINFS_NO_MEMORY);
         return;
     }
     uint64_t offset = 0;
     for (size_t i = 0; i < count; i++) {
-        read_item(node, &items[i], data + offset, &results[i]);
+        read_item(node, &items[i], data->bytes + offset, &results[i]);
         offset += items[i].length;
     }
     storage_batch_read_reply_encode(&request->reply, results, count);
     free(items);
     free(results);
-    rpc_request_set_reply_payload(request, data, total, free, data);
+    rpc_request_set_reply_payload(request, data->bytes, total, read_buffer_release, data);
     rpc_request_reply(request, 0);
 }
 

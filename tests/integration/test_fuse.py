@@ -423,6 +423,27 @@ def embedded(tmp_path):
             subprocess.run(["umount", "-l", str(mount.mountpoint)], check=False)
 
 
+def fuse_connection_directory(mountpoint):
+    """The fusectl directory of a FUSE mount (mounting fusectl when it is not); None
+    where the kernel offers no fusectl."""
+    connections = Path("/sys/fs/fuse/connections")
+    if connections.is_dir() and not any(connections.iterdir()):
+        subprocess.run(["mount", "-t", "fusectl", "none", str(connections)],
+                       capture_output=True, check=False)
+    directory = connections / str(os.minor(os.stat(mountpoint).st_dev))
+    return directory if directory.is_dir() else None
+
+
+def test_kernel_queues_128_background_requests(embedded):
+    """Asynchronous direct I/O is a background request: the kernel's default of 12 in
+    flight starved a deep reader (docs/performance.md, FUSE section)."""
+    directory = fuse_connection_directory(embedded.mountpoint)
+    if directory is None:
+        pytest.skip("no fusectl in this kernel")
+    assert (directory / "max_background").read_text().strip() == "128"
+    assert (directory / "congestion_threshold").read_text().strip() == "96"
+
+
 def test_embedded_mount_rm_rf_tells_the_kernel(embedded):
     embedded_mount = embedded.mountpoint
     tree = embedded_mount / "tree"
