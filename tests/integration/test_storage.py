@@ -574,22 +574,25 @@ def test_restarted_node_waits_until_its_targets_are_published_offline(cluster):
     heartbeat until all its targets are published offline, so each goes through
     recovery instead of resuming with whatever it missed."""
     victim = cluster.nodes[2]
+    version_at_kill = cluster.chain(1)[0]
     victim.process.send_signal(signal.SIGKILL)
     victim.process.wait()
     victim.log.close()
     restarted = cluster.start_node(2)  # at once: mgmtd still shows its targets serving
     assert restarted.wait_for_log("waiting until mgmtd takes this node's targets offline",
                                   timeout=10), restarted.log_text()
-    # While mgmtd still shows 201 serving (the kill not yet noticed), the restarted node
-    # must not have beaten. The log is read before the state: a beat in it means the
-    # node saw 201 offline first, after which it cannot be serving again before recovery
-    # (several mgmtd ticks later). Checked at every poll (at least once: mgmtd needs
+    # While mgmtd still shows the chain as it was at the kill (the kill not yet
+    # noticed), the restarted node must not have beaten. The log is read before the
+    # chain: a beat in it means the node saw 201 offline first, so the chain version
+    # had moved on by then (offline, and through recovery to serving again, however
+    # slow the polls under load). Checked at every poll (at least once: mgmtd needs
     # FAIL_MS to notice the kill).
     checks = 0
     deadline = time.monotonic() + FAIL_MS / 1000 + 10
     while True:
         log = restarted.log_text()
-        if dict(cluster.chain(1)[2])[201] != "serving":
+        version, _, targets = cluster.chain(1)
+        if version != version_at_kill or dict(targets)[201] != "serving":
             break
         assert "heartbeating" not in log, log
         checks += 1
