@@ -135,7 +135,7 @@ def test_storage_host_cut_off_stops_serving_and_recovers_after_healing(namespace
     victim = cluster.storage[12]
     victim_targets = [t["target_id"] for t in cluster.admin_lines("list-targets") if t["node_id"] == 12]
     workload = Workload(os.path.join(cluster.mountpoint, "work"), writers=3, readers=2, files_per_writer=3,
-                        max_file_size=3 << 20, max_write=512 << 10, ops_per_writer=10**6, duration=25.0,
+                        max_file_size=3 << 20, max_write=512 << 10, ops_per_writer=10**6, duration=35.0,
                         seed=31, retry_for=30.0, log_path=tmp_path / "workload.log")
     runner = threading.Thread(target=workload.run, daemon=True)
     runner.start()
@@ -156,7 +156,12 @@ def test_storage_host_cut_off_stops_serving_and_recovers_after_healing(namespace
         time.sleep(0.02)
     exited = time.monotonic() - cut_at
     assert victim.process.poll() == 0, "the cut-off service still runs after %.1f s" % exited
-    time.sleep(2)  # writes go on over the shortened chains
+    # Writes go on over the shortened chains while the host is still cut off (a writer
+    # whose call was in flight to it resumes after that call's timeout).
+    deadline = time.monotonic() + 20
+    while workload.counts["write_ops"] == writes_at_cut and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1)
     writes_while_cut = workload.counts["write_ops"] - writes_at_cut
     victim.host.heal()
     victim.stop()
