@@ -258,6 +258,19 @@ int chainfs_pwrite(struct chainfs_file *file, const void *buffer, size_t length,
 /* Makes the file's length exact in meta (the data itself is durable once written). */
 int chainfs_fsync(struct chainfs_file *file);
 
+/* chainfs_fallocate mode flags (the fallocate(2) flag of the same meaning). */
+#define CHAINFS_FALLOCATE_KEEP_SIZE 0x1u
+
+/* Makes [offset, offset + length) part of the file: without KEEP_SIZE the length grows
+ * to at least offset + length (reported to meta at once, as chainfs_fsync does; the new
+ * range reads as zeros), never shrinks. Chunks are copy-on-write, so no blocks can be
+ * set aside ahead of the writes: the call checks that the space it adds fits in what
+ * chainfs_statfs reports free (CHAINFS_NO_SPACE otherwise, nothing changed), and later
+ * writes can still meet a full target (OpenZFS answers fallocate the same way).
+ * CHAINFS_PERMISSION_DENIED if not open for writing, CHAINFS_INVALID_ARGUMENT for an
+ * empty or overflowing range, CHAINFS_UNSUPPORTED for other modes (punching holes). */
+int chainfs_fallocate(struct chainfs_file *file, unsigned mode, uint64_t offset, uint64_t length);
+
 /* Reports the final length, ends the write session and frees the file. Returns the
  * status of the final length report; the file is freed either way. */
 int chainfs_close(struct chainfs_file *file);

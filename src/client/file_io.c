@@ -320,6 +320,47 @@ int chainfs_fsync(struct chainfs_file *file)
     return status;
 }
 
+/* Whether growth more bytes fit in the space statfs reports free. */
+static int check_space(struct chainfs_client *client, uint64_t growth)
+{
+    if (growth == 0)
+        return 0;
+    struct chainfs_statfs space;
+    int status = chainfs_statfs(client, &space);
+    if (status == 0 && growth > space.free_bytes)
+        status = CHAINFS_NO_SPACE;
+    return status;
+}
+
+int chainfs_fallocate(struct chainfs_file *file, unsigned mode, uint64_t offset, uint64_t length)
+{
+    if (!file->writable)
+        return CHAINFS_PERMISSION_DENIED;
+    if (mode & ~CHAINFS_FALLOCATE_KEEP_SIZE)
+        return CHAINFS_UNSUPPORTED;
+    if (length == 0 || offset + length < offset || offset + length > (uint64_t)INT64_MAX)
+        return CHAINFS_INVALID_ARGUMENT;
+    struct open_inode *open = file->inode;
+    uint64_t end = offset + length;
+    pthread_mutex_lock(&open->lock);
+    uint64_t current = open->length;
+    pthread_mutex_unlock(&open->lock);
+    int status = check_space(file->client, end > current ? end - current : 0);
+    if (status != 0 || (mode & CHAINFS_FALLOCATE_KEEP_SIZE))
+        return status;
+    /* the new length goes to meta before this client reads or appends by it */
+    pthread_mutex_lock(&open->lock);
+    if (end > open->length) {
+        status = file->client->backend.meta->report_length(file->client->backend.meta_context,
+                                                           open->inode_id, file->session_id, end,
+                                                           open->truncate_version);
+        if (status == 0)
+            open->length = open->reported_length = end;
+    }
+    pthread_mutex_unlock(&open->lock);
+    return status;
+}
+
 int chainfs_close(struct chainfs_file *file)
 {
     struct chainfs_client *client = file->client;

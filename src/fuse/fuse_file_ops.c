@@ -182,7 +182,20 @@ void fuse_op_release(fuse_req_t request, fuse_ino_t inode, struct fuse_file_info
 void fuse_op_fallocate(fuse_req_t request, fuse_ino_t inode, int mode, off_t offset, off_t length,
                        struct fuse_file_info *file_info)
 {
-    /* not implemented: ENOSYS makes the kernel answer EOPNOTSUPP from now on, and
-     * posix_fallocate(3) falls back to writing */
-    fuse_reply_err(request, ENOSYS);
+    /* FALLOC_FL_KEEP_SIZE only; other modes (punching holes, zeroing, collapsing)
+     * answer EOPNOTSUPP for that call (not ENOSYS, which would turn fallocate off) */
+    if (offset < 0 || length <= 0) {
+        fuse_reply_err(request, EINVAL);
+        return;
+    }
+    if (mode & ~FALLOC_FL_KEEP_SIZE) {
+        fuse_reply_err(request, EOPNOTSUPP);
+        return;
+    }
+    unsigned flags = (mode & FALLOC_FL_KEEP_SIZE) ? CHAINFS_FALLOCATE_KEEP_SIZE : 0;
+    int status = chainfs_fallocate(FILE_OF(file_info), flags, (uint64_t)offset, (uint64_t)length);
+    if (status == CHAINFS_PERMISSION_DENIED)
+        fuse_reply_err(request, EBADF); /* not open for writing */
+    else
+        fuse_reply_err(request, chainfs_error_to_errno(status));
 }

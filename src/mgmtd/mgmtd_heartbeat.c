@@ -97,20 +97,22 @@ static int check_incarnation(struct kv_transaction *transaction, struct heartbea
     return kv_set(transaction, key, key_length, encoded, sizeof(encoded));
 }
 
+static uint64_t distance(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : b - a;
+}
+
 /* Whether reported space differs enough from the stored figures to be worth a write:
- * capacity changed, or usage moved by more than 1/256 of the capacity (at least 1 MiB). */
+ * capacity or usage moved by more than 1/256 of the capacity (at least 1 MiB). The
+ * capacity of a target without a budget follows its disk's free space, so it moves too. */
 static bool space_changed_enough(const struct target_record *stored,
                                  const struct heartbeat_target *reported)
 {
-    if (stored->capacity_bytes != reported->capacity_bytes)
-        return true;
     uint64_t step = reported->capacity_bytes / 256;
     if (step < (1u << 20))
         step = 1u << 20;
-    uint64_t difference = stored->used_bytes > reported->used_bytes
-                              ? stored->used_bytes - reported->used_bytes
-                              : reported->used_bytes - stored->used_bytes;
-    return difference >= step;
+    return distance(stored->capacity_bytes, reported->capacity_bytes) >= step ||
+           distance(stored->used_bytes, reported->used_bytes) >= step;
 }
 
 /* Creates or refreshes one reported target; sets *changed when routing info changed. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define LOG_COMPONENT "storage"
@@ -27,6 +28,7 @@ struct block_pool {
     uint64_t capacity_bytes;
     uint64_t used_bytes;
     uint64_t grow_bytes;
+    int directory_fd; /* for the free space of the file system under the pool */
 };
 
 int block_class_for_length(uint64_t length)
@@ -110,6 +112,12 @@ int block_pool_open(const char *dir, uint64_t capacity_bytes, uint64_t grow_byte
     pool->grow_bytes = grow_bytes;
     for (int block_class = 0; block_class < BLOCK_CLASS_COUNT; block_class++)
         pool->classes[block_class].fd = -1;
+    pool->directory_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pool->directory_fd < 0) {
+        int error = errno;
+        free(pool);
+        return error == ENOENT ? CHAINFS_NOT_FOUND : CHAINFS_IO;
+    }
     for (int block_class = 0; block_class < BLOCK_CLASS_COUNT; block_class++) {
         int result = load_class(pool, dir, block_class);
         if (result != CHAINFS_OK) {
@@ -130,6 +138,8 @@ void block_pool_close(struct block_pool *pool)
             close(pool->classes[block_class].fd);
         free(pool->classes[block_class].bitmap);
     }
+    if (pool->directory_fd >= 0)
+        close(pool->directory_fd);
     free(pool);
 }
 
@@ -243,7 +253,14 @@ uint64_t block_pool_used_bytes(const struct block_pool *pool)
 
 uint64_t block_pool_capacity_bytes(const struct block_pool *pool)
 {
-    return pool->capacity_bytes;
+    /* what the class files hold now plus what the file system can still give them */
+    uint64_t reachable = 0;
+    for (int block_class = 0; block_class < BLOCK_CLASS_COUNT; block_class++)
+        reachable += pool->classes[block_class].file_blocks * block_class_size(block_class);
+    struct statvfs disk;
+    if (fstatvfs(pool->directory_fd, &disk) == 0)
+        reachable += (uint64_t)disk.f_bavail * disk.f_frsize;
+    return reachable < pool->capacity_bytes ? reachable : pool->capacity_bytes;
 }
 
 uint64_t block_pool_used_blocks(const struct block_pool *pool)

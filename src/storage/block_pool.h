@@ -78,6 +78,9 @@ int block_pool_fd(const struct block_pool *pool, int block_class);
 uint64_t block_pool_offset(struct block_location location);
 
 uint64_t block_pool_used_bytes(const struct block_pool *pool);
+/* The budget, or less when the file system cannot hold that much: the bytes of the
+ * class files plus the file system's free space (targets sharing a disk each count
+ * all of its free space). */
 uint64_t block_pool_capacity_bytes(const struct block_pool *pool);
 uint64_t block_pool_used_blocks(const struct block_pool *pool);
 void block_pool_class_usage(const struct block_pool *pool, int block_class,

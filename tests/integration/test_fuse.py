@@ -609,17 +609,57 @@ def test_unsupported_calls_answer_cleanly(work):
     with pytest.raises(OSError) as refused:
         os.mknod(work / "fifo", stat.S_IFIFO | 0o600)
     assert refused.value.errno == errno.EPERM
-    # fallocate is not supported; posix_fallocate falls back to writing zeros (one
-    # byte per block: keep the range small), here across a chunk boundary
-    with open(path, "r+b") as out:
-        os.posix_fallocate(out.fileno(), CHUNK - 4096, 8192)
+
+
+def fallocate(*arguments):
+    """util-linux fallocate(1): (exit status, stderr)."""
+    done = subprocess.run(["fallocate", *map(str, arguments)], capture_output=True, text=True)
+    return done.returncode, done.stderr
+
+
+def test_fallocate_grows_the_file_and_refuses_what_it_cannot_do(work):
+    path = work / "allocated"
+    path.write_bytes(b"x")
+    # mode 0 across a chunk boundary: the length grows, the range reads as zeros
+    assert fallocate("-o", CHUNK - 4096, "-l", 8192, path) == (0, "")
     assert path.stat().st_size == CHUNK + 4096
     assert path.read_bytes() == b"x" + bytes(CHUNK + 4095)
+    with open(path, "r+b") as out:
+        os.posix_fallocate(out.fileno(), 0, 3 * CHUNK)
+    assert path.stat().st_size == 3 * CHUNK
+    # inside the file and with --keep-size: nothing visible changes (no shrinking)
+    assert fallocate("-o", 0, "-l", 10, path) == (0, "")
+    assert fallocate("--keep-size", "-l", 5 * CHUNK, path) == (0, "")
+    assert path.stat().st_size == 3 * CHUNK
+    # punching holes is refused for that call only, and changes nothing
+    status, text = fallocate("--punch-hole", "-o", 0, "-l", 4096, path)
+    assert status != 0 and "unsupported" in text, text
+    assert path.read_bytes() == b"x" + bytes(3 * CHUNK - 1)
+    # more than the file system has free: ENOSPC, nothing changes
+    figures = os.statvfs(work)
+    free = figures.f_bavail * figures.f_frsize
+    status, text = fallocate("-l", free + (1 << 30), path)
+    assert status != 0 and "No space left" in text, text
+    assert path.stat().st_size == 3 * CHUNK
+    # the length is in meta: a fresh process after the attribute timeout sees it
+    time.sleep(1.1)
+    assert subprocess.run(["stat", "-c", "%s", path], capture_output=True,
+                          text=True).stdout.strip() == str(3 * CHUNK)
+    # a read-only descriptor cannot allocate
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError) as refused:
+            os.posix_fallocate(fd, 0, 4 * CHUNK)
+        assert refused.value.errno == errno.EBADF
+    finally:
+        os.close(fd)
 
 
 def test_statfs(cluster):
     figures = os.statvfs(cluster.mount)
     assert figures.f_blocks > 0 and figures.f_bavail <= figures.f_blocks
+    # targets without a budget count their disk, not an unlimited 8 EiB each
+    assert figures.f_blocks * figures.f_frsize < 1 << 60
     assert figures.f_namemax == 255
 
 

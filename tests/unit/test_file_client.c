@@ -8,6 +8,7 @@
  * taken in. That older reply must not move the file back to before the truncate
  * (found through the mount: appends landed past the old length, length reports were
  * dropped by meta as stale, readers saw short files and wrong bytes).
+ * Also fallocate's length rules.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -190,6 +191,46 @@ static void truncate_to_meta_length_drops_unreported_length(void **state)
     assert_int_equal(file_length(fixture, inode_id), 1000);
 }
 
+/* fallocate grows the length in meta at once (the range reads as zeros), never
+ * shrinks it; KEEP_SIZE and refused calls change nothing. */
+static void fallocate_grows_the_length_in_meta(void **state)
+{
+    struct fixture *fixture = *state;
+    struct chainfs_file *writer = create(fixture, "h", O_RDWR);
+    uint64_t inode_id = chainfs_file_inode(writer);
+    write_bytes(writer, 'a', 1000, 0);
+    assert_int_equal(chainfs_fallocate(writer, 0, 70000, 130000), 0);
+    assert_int_equal(meta_inode(fixture, inode_id).length, 200000);
+    assert_int_equal(chainfs_fallocate(writer, 0, 0, 10), 0); /* inside: no shrink */
+    assert_int_equal(chainfs_fallocate(writer, CHAINFS_FALLOCATE_KEEP_SIZE, 0, 900000), 0);
+    assert_int_equal(meta_inode(fixture, inode_id).length, 200000);
+    assert_int_equal(chainfs_fallocate(writer, 0, 0, 0), CHAINFS_INVALID_ARGUMENT);
+    assert_int_equal(chainfs_fallocate(writer, 0, UINT64_MAX - 10, 20), CHAINFS_INVALID_ARGUMENT);
+    assert_int_equal(chainfs_fallocate(writer, 0x2 /* punch hole */, 0, 10), CHAINFS_UNSUPPORTED);
+    struct chainfs_statfs space;
+    assert_int_equal(chainfs_statfs(fixture->client, &space), 0);
+    assert_int_equal(chainfs_fallocate(writer, 0, 0, space.free_bytes + (1ull << 30)),
+                     CHAINFS_NO_SPACE);
+    assert_int_equal(meta_inode(fixture, inode_id).length, 200000);
+    /* appends go after the allocated range */
+    assert_int_equal(chainfs_close(writer), 0);
+    struct chainfs_file *appender = open_file(fixture, inode_id, O_WRONLY | O_APPEND);
+    write_bytes(appender, 'b', 10, 0);
+    assert_int_equal(chainfs_close(appender), 0);
+    assert_int_equal(meta_inode(fixture, inode_id).length, 200010);
+
+    struct chainfs_file *reader = open_file(fixture, inode_id, O_RDONLY);
+    assert_int_equal(chainfs_fallocate(reader, 0, 0, 300000), CHAINFS_PERMISSION_DENIED);
+    uint8_t *buffer = malloc(300000);
+    size_t done = 0;
+    assert_int_equal(chainfs_pread(reader, buffer, 300000, 0, &done), 0);
+    assert_int_equal(done, 200010);
+    for (size_t i = 0; i < done; i++)
+        assert_int_equal(buffer[i], i < 1000 ? 'a' : i < 200000 ? 0 : 'b');
+    free(buffer);
+    assert_int_equal(chainfs_close(reader), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +238,7 @@ int main(void)
         cmocka_unit_test(learning_is_monotonic_in_truncate_version),
         cmocka_unit_test_setup_teardown(truncate_to_meta_length_drops_unreported_length, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(fallocate_grows_the_length_in_meta, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
