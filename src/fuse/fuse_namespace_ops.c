@@ -201,26 +201,31 @@ void fuse_op_link(fuse_req_t request, fuse_ino_t inode, fuse_ino_t new_parent, c
     fuse_reply_entry_or_status(request, status, &attributes);
 }
 
-void fuse_op_unlink(fuse_req_t request, fuse_ino_t parent, const char *name)
+/* unlink and rmdir: one client call on parent/name with the caller's credentials. */
+typedef int remove_entry_function(struct chainfs_client *client,
+                                  const struct chainfs_credentials *credentials,
+                                  uint64_t parent_id, const char *name);
+
+static void remove_entry(fuse_req_t request, fuse_ino_t parent, const char *name,
+                         remove_entry_function *remove)
 {
     struct fuse_daemon *daemon = DAEMON(request);
     if (refuse_in_virtual(request, parent))
         return;
     struct chainfs_credentials credentials;
     fuse_request_credentials(request, &credentials);
-    fuse_reply_err(request, chainfs_error_to_errno(
-                                chainfs_unlink(daemon->client, &credentials, parent, name)));
+    fuse_reply_err(request, chainfs_error_to_errno(remove(daemon->client, &credentials, parent,
+                                                          name)));
+}
+
+void fuse_op_unlink(fuse_req_t request, fuse_ino_t parent, const char *name)
+{
+    remove_entry(request, parent, name, chainfs_unlink);
 }
 
 void fuse_op_rmdir(fuse_req_t request, fuse_ino_t parent, const char *name)
 {
-    struct fuse_daemon *daemon = DAEMON(request);
-    if (refuse_in_virtual(request, parent))
-        return;
-    struct chainfs_credentials credentials;
-    fuse_request_credentials(request, &credentials);
-    fuse_reply_err(request, chainfs_error_to_errno(
-                                chainfs_rmdir(daemon->client, &credentials, parent, name)));
+    remove_entry(request, parent, name, chainfs_rmdir);
 }
 
 void fuse_op_rename(fuse_req_t request, fuse_ino_t parent, const char *name, fuse_ino_t new_parent,

@@ -120,6 +120,16 @@ static int write_append(struct chunk_engine *engine, struct update_plan *plan)
     return result;
 }
 
+/* How much of the kept old content [0, keep) must be read back: a write that runs
+ * to the end of it only needs what lies before its offset (a whole-chunk rewrite
+ * nothing). */
+static uint64_t old_bytes_to_read(const struct update_plan *plan, uint64_t keep)
+{
+    bool covers_the_end = !plan->truncate && plan->length > 0 &&
+                          plan->offset + plan->length >= keep;
+    return covers_the_end && plan->offset < keep ? plan->offset : keep;
+}
+
 /* Step 2 copy-on-write: the whole new content into the fresh block. */
 static int write_copy(struct chunk_engine *engine, struct update_plan *plan)
 {
@@ -129,7 +139,8 @@ static int write_copy(struct chunk_engine *engine, struct update_plan *plan)
     char *buffer = aligned_buffer_alloc(span);
     if (buffer == NULL)
         return CHAINFS_NO_MEMORY;
-    int result = keep > 0 ? chunk_engine_read_block(engine, plan->old.block, 0, buffer, keep)
+    int result = keep > 0 ? chunk_engine_read_block(engine, plan->old.block, 0, buffer,
+                                                    old_bytes_to_read(plan, keep))
                           : CHAINFS_OK;
     if (result == CHAINFS_OK) {
         memset(buffer + keep, 0, span - keep);

@@ -246,6 +246,34 @@ static void test_read_during_update_sees_committed(void **state)
     expect_content(fixture->engine, &id, new_data, sizeof(new_data), 0);
 }
 
+/* Rewrites that run to the end of the old content read back only what lies before
+ * them (nothing for a whole rewrite); the rest of the old content stays. */
+static void test_rewrites_keep_what_they_do_not_cover(void **state)
+{
+    struct fixture *fixture = *state;
+    struct chunk_id id = chunk_id_make(3, 1);
+    char expected[80000], data[80000];
+    fill_pattern(expected, 70000, 4);
+    write_chunk(fixture->engine, &id, 0, expected, 70000);
+    fill_pattern(data, sizeof(data), 5);
+    /* from an unaligned offset past the old end: the prefix comes from the old block */
+    write_chunk(fixture->engine, &id, 3001, data, 72000);
+    memcpy(expected + 3001, data, 72000);
+    expect_content(fixture->engine, &id, expected, 75001, 0);
+    /* up to exactly the old end */
+    write_chunk(fixture->engine, &id, 75000, data + 7, 1);
+    expected[75000] = data[7];
+    expect_content(fixture->engine, &id, expected, 75001, 0);
+    /* in the middle: both sides stay */
+    write_chunk(fixture->engine, &id, 100, data + 9, 50);
+    memcpy(expected + 100, data + 9, 50);
+    expect_content(fixture->engine, &id, expected, 75001, 0);
+    /* the whole chunk */
+    fill_pattern(data, sizeof(data), 6);
+    write_chunk(fixture->engine, &id, 0, data, 75001);
+    expect_content(fixture->engine, &id, data, 75001, 0);
+}
+
 static void test_copy_on_write_frees_old_blocks(void **state)
 {
     struct fixture *fixture = *state;
@@ -900,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_chunk_id_order),
         cmocka_unit_test(test_metadata_record),
         cmocka_unit_test_setup_teardown(test_write_commit_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrites_keep_what_they_do_not_cover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_during_update_sees_committed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_on_write_frees_old_blocks, setup, teardown),
