@@ -1,8 +1,11 @@
 /*
  * storage_forward.c - what every change sent down a chain (CRAQ writes in
  * storage_write.c, removals in storage_remove.c) shares: finding the successor as
- * routing shows it now, starting the call, and after a failure deciding whether to
- * try again (with whoever follows then) or give up.
+ * routing shows it now, the call to it (its completion moved from the RPC client's
+ * loop thread to an I/O thread, the reply checked by the op's hook, then the op's
+ * continuation), and after a failure deciding whether to try again (with whoever
+ * follows then) or give up. The op files keep only what is theirs: the message,
+ * what a good reply is, what to do when the successor took the change.
  */
 #include <stdio.h>
 
@@ -53,27 +56,77 @@ enum successor_lookup storage_find_successor(struct storage_node *node,
     return result;
 }
 
-int storage_forward_start(struct storage_node *node, const char *address, uint16_t method,
-                          const struct wire_writer *message, const void *payload,
-                          size_t payload_length, uint64_t deadline,
-                          void (*on_complete)(struct rpc_call *call), void *user_data,
-                          struct rpc_call *call)
+/* Step 4 of a forwarded change, on an I/O thread: the successor answered (or the
+ * call failed). The call is released before the op goes on, which may free it. */
+static void forward_finished(void *argument)
+{
+    struct chain_forwarder *forwarder = argument;
+    int status = forwarder->call.status;
+    if (status == 0)
+        status = forwarder->check_reply(forwarder->op, &forwarder->call);
+    char text[sizeof forwarder->call.error_text];
+    snprintf(text, sizeof text, "%s", forwarder->call.error_text);
+    rpc_call_release(&forwarder->call);
+    forwarder->call_active = false;
+    if (status == 0) {
+        forwarder->on_success(forwarder->op);
+        return;
+    }
+    if (text[0] == '\0')
+        snprintf(text, sizeof text, "successor refused the %s", forwarder->what);
+    storage_forward_retry(forwarder, status, text);
+}
+
+/* Completion on the RPC client's loop thread, which must not block: move to an I/O
+ * thread. */
+static void forward_completed(struct rpc_call *call)
+{
+    struct chain_forwarder *forwarder = call->user_data;
+    if (worker_pool_submit(forwarder->node->io_pool, forward_finished, forwarder) != 0)
+        forward_finished(forwarder);
+}
+
+static int start_call(struct chain_forwarder *forwarder, const char *address, uint16_t method,
+                      const struct wire_writer *message, const void *payload,
+                      size_t payload_length)
 {
     if (!wire_writer_ok(message))
         return CHAINFS_NO_MEMORY;
+    struct rpc_call *call = &forwarder->call;
     rpc_call_init(call, STORAGE_SERVICE_ID, method);
     call->message = message->data;
     call->message_length = message->length;
     call->payload = payload;
     call->payload_length = payload_length;
-    uint64_t remaining = deadline_remaining_ns(deadline);
+    uint64_t remaining = deadline_remaining_ns(forwarder->deadline);
     call->timeout_ns = remaining > 0 ? remaining : 1;
-    call->on_complete = on_complete;
-    call->user_data = user_data;
-    return rpc_call_start(node->rpc, address, call);
+    call->on_complete = forward_completed;
+    call->user_data = forwarder;
+    return rpc_call_start(forwarder->node->rpc, address, call);
 }
 
-void storage_forward_next(const struct chain_forwarder *forwarder)
+int storage_forward_send(struct chain_forwarder *forwarder,
+                         const struct storage_successor *successor, uint16_t method,
+                         const struct wire_writer *message, const void *payload,
+                         size_t payload_length)
+{
+    /* Set first: the completion may run (and clear it) before the start returns. */
+    forwarder->call_active = true;
+    int status =
+        start_call(forwarder, successor->address, method, message, payload, payload_length);
+    if (status != 0)
+        forwarder->call_active = false;
+    return status;
+}
+
+void storage_forward_release(struct chain_forwarder *forwarder)
+{
+    if (forwarder->call_active)
+        rpc_call_release(&forwarder->call);
+    forwarder->call_active = false;
+}
+
+void storage_forward_next(struct chain_forwarder *forwarder)
 {
     if (atomic_load(&forwarder->node->shutting_down)) {
         forwarder->give_up(forwarder->op, CHAINFS_SHUTTING_DOWN, NULL);
@@ -103,7 +156,7 @@ void storage_forward_next(const struct chain_forwarder *forwarder)
     }
 }
 
-void storage_forward_retry(const struct chain_forwarder *forwarder, int status, const char *text)
+void storage_forward_retry(struct chain_forwarder *forwarder, int status, const char *text)
 {
     if (!storage_forward_retryable(status)) {
         forwarder->give_up(forwarder->op, status, text);

@@ -7,7 +7,7 @@
  *   storage_write.c     the CRAQ update pipeline: WRITE, TRUNCATE_CHUNK, UPDATE
  *   storage_remove.c    REMOVE_CHUNKS (head), REMOVE_LISTED (forwarded removals)
  *   storage_forward.c   forwarding down a chain (writes and removals): successor,
- *                       call start, retries
+ *                       the call and its completion, retries
  *   storage_handlers.c  BATCH_READ, QUERY_LAST_CHUNK, SPACE_INFO, DUMP_CHUNKS,
  *                       CREATE_TARGET, SYNC_DONE
  *   storage_sync.c      recovery of a syncing successor
@@ -157,17 +157,9 @@ enum successor_lookup storage_find_successor(struct storage_node *node,
                                              uint32_t chain_id,
                                              struct storage_successor *successor);
 
-/* Starts the asynchronous call of method to a successor at address, bounded by
- * deadline; message and payload must outlive it. On 0, on_complete(call) runs once
- * later (on a loop thread) and the caller releases the call; otherwise nothing was
- * started (CHAINFS_NO_MEMORY when the message could not be encoded). */
-int storage_forward_start(struct storage_node *node, const char *address, uint16_t method,
-                          const struct wire_writer *message, const void *payload,
-                          size_t payload_length, uint64_t deadline,
-                          void (*on_complete)(struct rpc_call *call), void *user_data,
-                          struct rpc_call *call);
-
-/* One change on its way down a chain, as storage_forward_next drives it. */
+/* One change on its way down a chain, as storage_forward_next drives it. The op
+ * sets the fields above `call` before each forwarding (a compound literal is fine:
+ * no call is active then); the forwarder owns the call to the successor. */
 struct chain_forwarder {
     struct storage_node *node;
     const struct storage_target *target; /* the sender */
@@ -175,23 +167,45 @@ struct chain_forwarder {
     uint64_t deadline;  /* of the whole change: retries stop there */
     const char *what;   /* "update", "removal": for error texts */
     void *op;           /* the argument of the hooks */
-    /* Sends the change to successor (storage_forward_start); 0 or a status. */
+    /* Sends the change to successor (storage_forward_send); 0 or a status. */
     int (*start)(void *op, const struct storage_successor *successor);
+    /* Checks the successor's reply to a call that succeeded: 0 or a status. */
+    int (*check_reply)(void *op, const struct rpc_call *call);
+    /* The successor took the change (on an I/O thread, the call released). */
+    void (*on_success)(void *op);
     /* No successor: the sender is the tail. */
     void (*at_tail)(void *op);
     /* Ends the change with status; text (may be NULL) says why. */
     void (*give_up)(void *op, int status, const char *text);
+
+    struct rpc_call call; /* to the successor, while call_active */
+    bool call_active;
 };
 
 /* Sends the change to the successor routing shows now (start), or calls at_tail,
  * or gives up (the sender left the chain, the node is stopping). A start that
  * fails goes to storage_forward_retry. */
-void storage_forward_next(const struct chain_forwarder *forwarder);
+void storage_forward_next(struct chain_forwarder *forwarder);
+
+/* Starts the asynchronous call of method to successor, bounded by the forwarder's
+ * deadline; message and payload must outlive it. On 0 the call is active and its
+ * completion moves to an I/O thread (inline when the pool refuses it), releases the
+ * call and, when it and check_reply succeeded, calls on_success; otherwise it goes
+ * to storage_forward_retry with the call's error text (or "successor refused the
+ * <what>"). On a status nothing was started (CHAINFS_NO_MEMORY when the message
+ * could not be encoded). */
+int storage_forward_send(struct chain_forwarder *forwarder,
+                         const struct storage_successor *successor, uint16_t method,
+                         const struct wire_writer *message, const void *payload,
+                         size_t payload_length);
+
+/* Releases the call if one is active (the op is freed before its completion). */
+void storage_forward_release(struct chain_forwarder *forwarder);
 
 /* After forwarding failed with status (text: why): when the failure is retryable
  * (storage_forward_retryable) and the deadline has not passed, waits a short pause,
  * refreshes routing and forwards again; otherwise gives up. */
-void storage_forward_retry(const struct chain_forwarder *forwarder, int status, const char *text);
+void storage_forward_retry(struct chain_forwarder *forwarder, int status, const char *text);
 
 /* Sends a synchronous call to a target's node, bounded by timeout_ns. */
 int storage_call(struct storage_node *node, const char *address, uint16_t method,

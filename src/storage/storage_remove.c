@@ -49,10 +49,8 @@ struct removal_op {
     uint64_t removed; /* at this target */
     uint64_t deadline;
 
-    struct rpc_call call;
-    bool call_active;
     struct wire_writer message;
-    struct chain_forwarder forwarder;
+    struct chain_forwarder forwarder; /* owns the call to the successor */
     char error_text[200];
 };
 
@@ -73,8 +71,7 @@ static struct removal_op *op_new(struct rpc_request *request)
 
 static void op_free(struct removal_op *op)
 {
-    if (op->call_active)
-        rpc_call_release(&op->call);
+    storage_forward_release(&op->forwarder);
     wire_writer_free(&op->message);
     free(op->indexes);
     free(op);
@@ -160,8 +157,6 @@ static void batch_locked(void *argument)
     forward(op);
 }
 
-static void forward_completed(struct rpc_call *call);
-
 /* Builds the REMOVE_LISTED of the batch for successor and starts it. */
 static int start_forward(void *argument, const struct storage_successor *successor)
 {
@@ -172,13 +167,14 @@ static int start_forward(void *argument, const struct storage_successor *success
         .indexes = op->indexes + op->batch_first, .count = op->batch_count};
     wire_writer_reset(&op->message);
     storage_remove_listed_request_encode(&op->message, &next);
-    op->call_active = true;
-    int status = storage_forward_start(op->node, successor->address, STORAGE_METHOD_REMOVE_LISTED,
-                                       &op->message, NULL, 0, op->deadline, forward_completed, op,
-                                       &op->call);
-    if (status != 0)
-        op->call_active = false;
-    return status;
+    return storage_forward_send(&op->forwarder, successor, STORAGE_METHOD_REMOVE_LISTED,
+                                &op->message, NULL, 0);
+}
+
+/* Step 4, on an I/O thread: the successor answers with its count of removed chunks. */
+static int check_reply(void *argument, const struct rpc_call *call)
+{
+    return call->reply_message_length == 8 ? 0 : CHAINFS_MALFORMED;
 }
 
 /* Sends the batch to the successor, or, at the tail, is done with it. */
@@ -187,34 +183,9 @@ static void forward(struct removal_op *op)
     op->forwarder = (struct chain_forwarder){
         .node = op->node, .target = op->target, .chain_id = op->chain_id,
         .deadline = op->deadline, .what = "removal", .op = op, .start = start_forward,
-        .at_tail = batch_done, .give_up = fail};
+        .check_reply = check_reply, .on_success = batch_done, .at_tail = batch_done,
+        .give_up = fail};
     storage_forward_next(&op->forwarder);
-}
-
-/* Step 4, on an I/O thread. */
-static void forward_finished(void *argument)
-{
-    struct removal_op *op = argument;
-    int status = op->call.status;
-    if (status == 0 && op->call.reply_message_length != 8)
-        status = CHAINFS_MALFORMED;
-    char text[sizeof op->call.error_text];
-    snprintf(text, sizeof text, "%s", op->call.error_text);
-    rpc_call_release(&op->call);
-    op->call_active = false;
-    if (status == 0)
-        batch_done(op);
-    else
-        storage_forward_retry(&op->forwarder, status,
-                              text[0] ? text : "successor refused the removal");
-}
-
-/* Completion on the RPC client's loop thread: move to an I/O thread. */
-static void forward_completed(struct rpc_call *call)
-{
-    struct removal_op *op = call->user_data;
-    if (worker_pool_submit(op->node->io_pool, forward_finished, op) != 0)
-        forward_finished(op);
 }
 
 /* Route check (and, for a client's removal, that the target is the serving head);

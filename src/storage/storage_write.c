@@ -42,18 +42,15 @@ struct update_op {
     uint64_t deadline;
     struct chunk_lock_waiter waiter;
 
-    struct rpc_call call;
-    bool call_active;
     struct wire_writer message;
-    struct chain_forwarder forwarder;
+    struct chain_forwarder forwarder; /* owns the call to the successor */
     void *replace_content; /* whole chunk sent to a syncing successor */
     char error_text[200];
 };
 
 static void op_free(struct update_op *op)
 {
-    if (op->call_active)
-        rpc_call_release(&op->call);
+    storage_forward_release(&op->forwarder);
     wire_writer_free(&op->message);
     free(op->replace_content);
     free(op);
@@ -254,8 +251,6 @@ static int load_replace_content(struct update_op *op)
     return status;
 }
 
-static void forward_completed(struct rpc_call *call);
-
 /* Builds the UPDATE for successor and starts it. */
 static int start_forward(void *argument, const struct storage_successor *successor)
 {
@@ -287,56 +282,35 @@ static int start_forward(void *argument, const struct storage_successor *success
     }
     wire_writer_reset(&op->message);
     storage_update_request_encode(&op->message, &next);
-    op->call_active = true;
-    int status = storage_forward_start(op->node, successor->address, STORAGE_METHOD_UPDATE,
-                                       &op->message, payload, payload_length, op->deadline,
-                                       forward_completed, op, &op->call);
-    if (status != 0)
-        op->call_active = false;
-    return status;
+    return storage_forward_send(&op->forwarder, successor, STORAGE_METHOD_UPDATE, &op->message,
+                                payload, payload_length);
 }
 
-/* Step 3: send to the successor, or commit as the tail. */
+/* Step 4, on an I/O thread: the successor's commit reply must be well formed and,
+ * for the version we sent, have our content. */
+static int check_reply(void *argument, const struct rpc_call *call)
+{
+    struct update_op *op = argument;
+    struct storage_commit_reply reply;
+    struct wire_reader reader;
+    wire_reader_init(&reader, call->reply_message, call->reply_message_length);
+    if (!storage_commit_reply_decode(&reader, &reply))
+        return CHAINFS_MALFORMED;
+    if (reply.version == op->result.version && reply.crc != op->result.crc)
+        return CHAINFS_CHECKSUM;
+    return 0;
+}
+
+/* Step 3: send to the successor (step 4: check_reply, then commit), or commit as
+ * the tail. */
 static void forward(struct update_op *op)
 {
     op->forwarder = (struct chain_forwarder){
         .node = op->node, .target = op->target, .chain_id = op->update.chain_id,
         .deadline = op->deadline, .what = "update", .op = op, .start = start_forward,
+        .check_reply = check_reply, .on_success = commit_and_finish,
         .at_tail = commit_and_finish, .give_up = fail};
     storage_forward_next(&op->forwarder);
-}
-
-/* Step 4, on an I/O thread. */
-static void forward_finished(void *argument)
-{
-    struct update_op *op = argument;
-    int status = op->call.status;
-    if (status == 0) {
-        struct storage_commit_reply reply;
-        struct wire_reader reader;
-        wire_reader_init(&reader, op->call.reply_message, op->call.reply_message_length);
-        if (!storage_commit_reply_decode(&reader, &reply))
-            status = CHAINFS_MALFORMED;
-        else if (reply.version == op->result.version && reply.crc != op->result.crc)
-            status = CHAINFS_CHECKSUM;
-    }
-    char text[sizeof op->call.error_text];
-    snprintf(text, sizeof text, "%s", op->call.error_text);
-    rpc_call_release(&op->call);
-    op->call_active = false;
-    if (status == 0)
-        commit_and_finish(op);
-    else
-        storage_forward_retry(&op->forwarder, status,
-                              text[0] ? text : "successor refused the update");
-}
-
-/* Completion on the RPC client's loop thread: move to an I/O thread. */
-static void forward_completed(struct rpc_call *call)
-{
-    struct update_op *op = call->user_data;
-    if (worker_pool_submit(op->node->io_pool, forward_finished, op) != 0)
-        forward_finished(op);
 }
 
 /* Step 1 for every method: route, sequence, lock. */
