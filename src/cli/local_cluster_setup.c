@@ -5,7 +5,9 @@
  * Target ids follow the gen-chain-table convention (chain_table_generator.h), so the
  * chains computed here name the targets created here. A second `up` finds the targets
  * and chains in place and only waits: restarted storage services take their targets
- * through recovery before the chains serve again (DESIGN §5, §7).
+ * through recovery before the chains serve again (DESIGN §5, §7). "Serves" is checked
+ * in mgmtd's routing and in each storage service's own view: right after a restart
+ * the routing still shows the states of before it, for up to the failure interval.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,31 +156,72 @@ static void serving_chains(const struct routing_info *info, size_t *serving, siz
     }
 }
 
+/* What the wait conditions look at besides mgmtd's routing. */
+struct wait_context {
+    const struct local_cluster *cluster;
+    struct rpc_client *client;
+};
+
 static int wait_for(struct mgmtd_client *mgmtd, uint64_t timeout_ns,
-                    bool (*done)(const struct routing_info *info, const struct local_cluster *cluster),
-                    const struct local_cluster *cluster, struct routing_info *last)
+                    bool (*done)(const struct routing_info *info, const struct wait_context *context),
+                    const struct wait_context *context, struct routing_info *last)
 {
     uint64_t deadline = deadline_after_ns(timeout_ns);
     memset(last, 0, sizeof(*last));
     while (!deadline_expired(deadline)) {
         routing_info_free(last);
-        if (mgmtd_client_routing_info(mgmtd, last) == 0 && done(last, cluster))
+        if (mgmtd_client_routing_info(mgmtd, last) == 0 && done(last, context))
             return 0;
         clock_sleep_ns(100 * CLOCK_NS_PER_MS);
     }
     return CHAINFS_TIMEOUT;
 }
 
-static bool targets_known(const struct routing_info *info, const struct local_cluster *cluster)
+static bool targets_known(const struct routing_info *info, const struct wait_context *context)
 {
+    const struct local_cluster *cluster = context->cluster;
     return known_targets(info) >= (size_t)cluster->storage_count * cluster->targets_per_node;
 }
 
-static bool chains_serving(const struct routing_info *info, const struct local_cluster *cluster)
+/* Whether the storage service at address sees each of its chained targets serving.
+ * A restarted service first waits until mgmtd took its targets offline (DESIGN §5);
+ * until then mgmtd still publishes the states of before the restart, and the service
+ * reports no public state at all. */
+static bool storage_service_serving(struct rpc_client *client, const char *address)
+{
+    struct rpc_call call;
+    rpc_call_init(&call, STORAGE_SERVICE_ID, STORAGE_METHOD_SPACE_INFO);
+    call.timeout_ns = 2 * CLOCK_NS_PER_S;
+    struct storage_target_info *targets = NULL;
+    size_t count = 0;
+    bool serving = false;
+    if (rpc_call_sync(client, address, &call) == 0) {
+        struct wire_reader reader;
+        wire_reader_init(&reader, call.reply_message, call.reply_message_length);
+        serving = storage_space_info_reply_decode(&reader, &targets, &count);
+        for (size_t i = 0; serving && i < count; i++)
+            serving = targets[i].chain_id == 0 ||
+                      targets[i].public_state == TARGET_PUBLIC_SERVING;
+        free(targets);
+    }
+    rpc_call_release(&call);
+    return serving;
+}
+
+/* Every chain serves, in mgmtd's routing and in the view of every storage service. */
+static bool chains_serving(const struct routing_info *info, const struct wait_context *context)
 {
     size_t serving, total;
     serving_chains(info, &serving, &total);
-    return total > 0 && serving == total;
+    if (total == 0 || serving != total)
+        return false;
+    for (size_t i = 0; i < info->node_count; i++) {
+        const struct node_record *node = &info->nodes[i];
+        if (node->type == NODE_TYPE_STORAGE &&
+            (node->address[0] == '\0' || !storage_service_serving(context->client, node->address)))
+            return false;
+    }
+    return true;
 }
 
 int local_cluster_setup_chains(struct rpc_client *client, const struct local_cluster *cluster)
@@ -186,8 +229,9 @@ int local_cluster_setup_chains(struct rpc_client *client, const struct local_clu
     struct mgmtd_client mgmtd;
     int status = mgmtd_client_init(&mgmtd, client, cluster->mgmtd_address, 5 * CLOCK_NS_PER_S);
     struct routing_info info = {0};
+    struct wait_context context = {cluster, client};
     if (status == 0)
-        status = wait_for(&mgmtd, TARGETS_TIMEOUT_NS, targets_known, cluster, &info);
+        status = wait_for(&mgmtd, TARGETS_TIMEOUT_NS, targets_known, &context, &info);
     if (status != 0) {
         fprintf(stderr, "chainfs up: mgmtd knows %zu of %u targets after %llu s\n",
                 info.target_count, cluster->storage_count * cluster->targets_per_node,
@@ -203,7 +247,7 @@ int local_cluster_setup_chains(struct rpc_client *client, const struct local_clu
         return status;
     printf("  waiting    until every chain serves (restarted targets recover first)...\n");
     fflush(stdout);
-    status = wait_for(&mgmtd, CHAINS_TIMEOUT_NS, chains_serving, cluster, &info);
+    status = wait_for(&mgmtd, CHAINS_TIMEOUT_NS, chains_serving, &context, &info);
     size_t serving, total;
     serving_chains(&info, &serving, &total);
     routing_info_free(&info);
