@@ -207,6 +207,9 @@ static void mount_process(struct cluster_process *process, const struct local_cl
         add_argument(process, "--length-report-ms=200");
         add_argument(process, "--session-interval-ms=500");
     }
+    /* four failure intervals: a call meeting a dead storage service waits for its
+     * detection, its restart and the chain's recovery instead of failing just before */
+    add_argument(process, "--io-timeout-ms=%s", cluster->fast ? "24000" : "40000");
     if (cluster->page_cache)
         add_argument(process, "--page-cache");
     add_argument(process, "%s", cluster->mountpoint);

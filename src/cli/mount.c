@@ -29,6 +29,10 @@ static const char usage[] =
     "  --client-id ID           identity towards the cluster (default generated)\n"
     "  --length-report-ms MS    length reports of files being written (default 1000)\n"
     "  --session-interval-ms MS client session renewal with mgmtd (default 10000)\n"
+    "  --io-timeout-ms MS       how long one metadata or storage call may take, retries and\n"
+    "                           failover included, before the application sees an error\n"
+    "                           (default 120000: more than a failure detection at the\n"
+    "                           default heartbeat_fail_interval of 60 s)\n"
     "  --chunk-size BYTES --stripe N --chains N   embedded only: layout of new files\n"
     "  --run-dir DIR --name NAME  publish DIR/NAME.pid once mounted\n"
     "  --log-file PATH --log-level LEVEL --debug\n";
@@ -60,7 +64,7 @@ static bool parse_number(const char *text, double minimum, double maximum, doubl
 static int parse(int argc, char **argv, struct mount_command *command)
 {
     enum { MGMTD = 256, EMBEDDED, PAGE_CACHE, ENTRY, ATTR, THREADS, NO_ALLOW, CLIENT_ID, REPORT,
-           SESSION, CHUNK, STRIPE, CHAINS, RUN_DIR, NAME, LOG_FILE, LOG_LEVEL, DEBUG };
+           SESSION, IO_TIMEOUT, CHUNK, STRIPE, CHAINS, RUN_DIR, NAME, LOG_FILE, LOG_LEVEL, DEBUG };
     static const struct option options[] = {
         {"mgmtd", required_argument, NULL, MGMTD}, {"embedded", required_argument, NULL, EMBEDDED},
         {"page-cache", no_argument, NULL, PAGE_CACHE}, {"entry-timeout", required_argument, NULL, ENTRY},
@@ -68,6 +72,7 @@ static int parse(int argc, char **argv, struct mount_command *command)
         {"no-allow-other", no_argument, NULL, NO_ALLOW}, {"client-id", required_argument, NULL, CLIENT_ID},
         {"length-report-ms", required_argument, NULL, REPORT},
         {"session-interval-ms", required_argument, NULL, SESSION},
+        {"io-timeout-ms", required_argument, NULL, IO_TIMEOUT},
         {"chunk-size", required_argument, NULL, CHUNK}, {"stripe", required_argument, NULL, STRIPE},
         {"chains", required_argument, NULL, CHAINS}, {"run-dir", required_argument, NULL, RUN_DIR},
         {"name", required_argument, NULL, NAME}, {"log-file", required_argument, NULL, LOG_FILE},
@@ -97,6 +102,10 @@ static int parse(int argc, char **argv, struct mount_command *command)
         case SESSION:
             ok = parse_number(optarg, 1, 3600000, &number);
             command->client.session_interval_ns = (uint64_t)number * 1000000;
+            break;
+        case IO_TIMEOUT:
+            ok = parse_number(optarg, 100, 86400000, &number);
+            command->client.call_timeout_ns = (uint64_t)number * 1000000;
             break;
         case CHUNK:
             ok = parse_number(optarg, 4096, 1 << 30, &number);
@@ -145,6 +154,8 @@ int command_mount(int argc, char **argv)
 {
     struct mount_command command = {0};
     chainfs_client_default_options(&command.client);
+    /* applications through the mount ride out a failover rather than see EAGAIN */
+    command.client.call_timeout_ns = 120 * 1000000000ull;
     fuse_mount_default_options(&command.mount);
     int code = parse(argc, argv, &command);
     if (code >= 0)

@@ -90,7 +90,8 @@ class NamespacedCluster(LocalCluster):
         log = open(self.tmp_path / "mount.log", "ab")
         self.mount = subprocess.Popen([self.binary, "mount", "--mgmtd", self.mgmtd(), "--client-id",
                                        "partition-test-%d" % os.getpid(), "--length-report-ms", "200",
-                                       "--session-interval-ms", "500", self.mountpoint],
+                                       "--session-interval-ms", "500", "--io-timeout-ms", "10000",
+                                       self.mountpoint],
                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + 20

@@ -681,12 +681,20 @@ def test_up_after_storage_crashes_returns_once_storage_serves(cluster, work):
     deadline = time.monotonic() + 10
     while any(Path("/proc/%d" % pid).exists() for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
+    # a read meanwhile waits (up to the mount's I/O timeout, 24 s with --fast) for the
+    # restart below instead of failing: 11 s here, then 2-5 s of restart and recovery
+    read_back = {}
+    reader = threading.Thread(target=lambda: read_back.update(data=(work / "file").read_bytes()))
+    reader.start()
+    time.sleep(11)  # longer than the client library's default call timeout, 10 s
     # mgmtd still publishes the chains as serving (for the failure interval), while the
     # restarted services wait until it has taken their targets offline; `up` must wait
     # for them, not for the stale routing (reads met EAGAIN for seconds after it)
     output = cluster.up()
     assert "storage-1" in output and "chains     4 of 4 serving" in output, output
     assert_storage_services_serve(cluster)
+    reader.join(timeout=30)
+    assert read_back.get("data") == data
     started = time.monotonic()
     assert (work / "file").read_bytes() == data
     assert time.monotonic() - started < 2
