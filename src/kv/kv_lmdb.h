@@ -31,6 +31,9 @@ struct lmdb_commit_queue {
     struct lmdb_commit_entry *head;
     struct lmdb_commit_entry *tail;
     bool leader_active;
+    bool lazy_commits_wait; /* durability = sync: lazy commits wait for an urgent one */
+    size_t urgent_queued;   /* queued entries that are not lazy (kv_set_lazy_commit) */
+    uint64_t last_batch_end; /* CLOCK_REALTIME ns when the last batch was written */
 };
 
 struct lmdb_backend {
@@ -59,7 +62,7 @@ int lmdb_grow_map(struct lmdb_backend *backend);
 int lmdb_adopt_map_size(struct lmdb_backend *backend);
 
 /* Group commit (kv_lmdb_commit.c). */
-void lmdb_commit_queue_init(struct lmdb_commit_queue *queue);
+void lmdb_commit_queue_init(struct lmdb_commit_queue *queue, bool lazy_commits_wait);
 void lmdb_commit_queue_destroy(struct lmdb_commit_queue *queue);
 int lmdb_commit(struct lmdb_backend *backend, uint64_t read_version,
                 const struct kv_commit_request *request);

@@ -1,0 +1,176 @@
+/*
+ * test_kv_lazy_commit.c - lazy commits of the LMDB backend (kv_set_lazy_commit): with
+ * durability = sync a lazy commit that is alone in the queue waits for an urgent
+ * commit and is written in the same LMDB transaction (one set of syncs), counted by
+ * LMDB's last transaction id; alone it still commits, after the bounded wait; with
+ * nosync it does not wait. Every commit's value is read back afterwards.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "chainfs/error.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "kv/kv.h"
+#include "kv/kv_backend.h"
+#include "kv/kv_lmdb.h"
+
+#define MERGE_TRIES 20
+
+struct fixture {
+    char directory[64];
+    struct kv_store *store;
+};
+
+static int open_store(void **state, enum kv_durability durability)
+{
+    log_set_level(LOG_LEVEL_OFF);
+    struct fixture *fixture = calloc(1, sizeof(*fixture));
+    snprintf(fixture->directory, sizeof(fixture->directory), "/tmp/chainfs-lazy-XXXXXX");
+    assert_non_null(mkdtemp(fixture->directory));
+    struct kv_options options = {.backend = "lmdb", .lmdb_path = fixture->directory,
+                                 .lmdb_map_size = 64 << 20, .durability = durability};
+    assert_int_equal(kv_open(&options, &fixture->store), 0);
+    *state = fixture;
+    return 0;
+}
+
+static int setup_sync(void **state) { return open_store(state, KV_DURABILITY_SYNC); }
+static int setup_nosync(void **state) { return open_store(state, KV_DURABILITY_NOSYNC); }
+
+static int teardown(void **state)
+{
+    struct fixture *fixture = *state;
+    kv_close(fixture->store);
+    char command[128];
+    snprintf(command, sizeof(command), "rm -rf %s", fixture->directory);
+    assert_int_equal(system(command), 0);
+    free(fixture);
+    return 0;
+}
+
+static size_t last_lmdb_transaction(struct kv_store *store)
+{
+    struct lmdb_backend *backend = store->backend;
+    MDB_envinfo info;
+    assert_int_equal(mdb_env_info(backend->env, &info), 0);
+    return info.me_last_txnid;
+}
+
+static int put(struct kv_store *store, const char *key, bool lazy)
+{
+    struct kv_transaction *transaction;
+    int status = kv_begin(store, &transaction);
+    if (status != 0)
+        return status;
+    if (lazy)
+        kv_set_lazy_commit(transaction);
+    status = kv_set(transaction, key, strlen(key), "v", 1);
+    if (status != 0) {
+        kv_abort(transaction);
+        return status;
+    }
+    return kv_commit(transaction);
+}
+
+static void assert_present(struct kv_store *store, const char *key)
+{
+    struct kv_transaction *transaction;
+    assert_int_equal(kv_begin(store, &transaction), 0);
+    const void *value;
+    size_t length;
+    assert_int_equal(kv_get(transaction, key, strlen(key), &value, &length), 0);
+    assert_int_equal(length, 1);
+    kv_abort(transaction);
+}
+
+struct lazy_put {
+    struct kv_store *store;
+    char key[32];
+    int status;
+};
+
+static void *put_lazily(void *argument)
+{
+    struct lazy_put *lazy = argument;
+    lazy->status = put(lazy->store, lazy->key, true);
+    return NULL;
+}
+
+/* A lazy commit queued first, then an urgent one 0.3 ms later: one LMDB transaction.
+ * Without the wait the lazy one leads at once and the urgent one needs a second
+ * transaction, in every try; a try may miss on a busy machine (the thread started
+ * late), so one merged try out of MERGE_TRIES is required. */
+static void a_lazy_commit_joins_the_next_urgent_one(void **state)
+{
+    struct fixture *fixture = *state;
+    int merged = 0;
+    for (int try = 0; try < MERGE_TRIES && merged == 0; try++) {
+        struct lazy_put lazy = {.store = fixture->store};
+        snprintf(lazy.key, sizeof(lazy.key), "close%d", try);
+        char urgent[32];
+        snprintf(urgent, sizeof(urgent), "create%d", try);
+        size_t before = last_lmdb_transaction(fixture->store);
+        pthread_t thread;
+        assert_int_equal(pthread_create(&thread, NULL, put_lazily, &lazy), 0);
+        clock_sleep_ns(300 * CLOCK_NS_PER_US);
+        assert_int_equal(put(fixture->store, urgent, false), 0);
+        pthread_join(thread, NULL);
+        assert_int_equal(lazy.status, 0);
+        assert_present(fixture->store, lazy.key);
+        assert_present(fixture->store, urgent);
+        size_t transactions = last_lmdb_transaction(fixture->store) - before;
+        assert_true(transactions == 1 || transactions == 2);
+        merged += transactions == 1;
+    }
+    assert_int_equal(merged, 1);
+}
+
+/* Alone, a lazy commit commits after at most the wait (bounded generously here). */
+static void a_lazy_commit_alone_commits_after_the_wait(void **state)
+{
+    struct fixture *fixture = *state;
+    uint64_t started = clock_now_ns();
+    assert_int_equal(put(fixture->store, "alone", true), 0);
+    uint64_t took = clock_now_ns() - started;
+    assert_true(took >= KV_LAZY_COMMIT_WAIT_NS / 2); /* it did wait */
+    assert_true(took < 2 * CLOCK_NS_PER_S);
+    assert_present(fixture->store, "alone");
+}
+
+/* nosync commits are cheap: a lazy one does not wait for company. */
+static void without_sync_a_lazy_commit_does_not_wait(void **state)
+{
+    struct fixture *fixture = *state;
+    uint64_t started = clock_now_ns();
+    for (int i = 0; i < 50; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "quick%d", i);
+        assert_int_equal(put(fixture->store, key, true), 0);
+    }
+    /* 50 waits would take 50 x KV_LAZY_COMMIT_WAIT_NS */
+    assert_true(clock_now_ns() - started < 25 * KV_LAZY_COMMIT_WAIT_NS);
+    assert_present(fixture->store, "quick49");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_lazy_commit_joins_the_next_urgent_one, setup_sync,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_lazy_commit_alone_commits_after_the_wait, setup_sync,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(without_sync_a_lazy_commit_does_not_wait, setup_nosync,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
