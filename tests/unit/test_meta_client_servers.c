@@ -146,21 +146,22 @@ static void run_threads(struct meta_client *client)
         pthread_join(threads[i], NULL);
 }
 
-static void reset_calls(struct fixture *fixture)
+/* Runs the threads and checks that every one of their calls reached server only. */
+static void assert_threads_call_only(struct fixture *fixture, int server)
 {
     for (int i = 0; i < SERVERS; i++)
         atomic_store(&fixture->fakes[i].calls, 0);
+    run_threads(fixture->client);
+    for (int i = 0; i < SERVERS; i++)
+        assert_int_equal(atomic_load(&fixture->fakes[i].calls),
+                         i == server ? THREADS * CALLS_PER_THREAD : 0);
 }
 
 static void every_thread_calls_the_same_server(void **state)
 {
     struct fixture *fixture = *state;
     int chosen = answering_server(fixture->client);
-    reset_calls(fixture);
-    run_threads(fixture->client);
-    for (int i = 0; i < SERVERS; i++)
-        assert_int_equal(atomic_load(&fixture->fakes[i].calls),
-                         i == chosen ? THREADS * CALLS_PER_THREAD : 0);
+    assert_threads_call_only(fixture, chosen);
 }
 
 static void after_a_failure_every_thread_stays_on_the_next_server(void **state)
@@ -171,11 +172,7 @@ static void after_a_failure_every_thread_stays_on_the_next_server(void **state)
     fixture->fakes[failed].server = NULL;
     int next = answering_server(fixture->client); /* fails over */
     assert_int_equal(next, (failed + 1) % SERVERS);
-    reset_calls(fixture);
-    run_threads(fixture->client);
-    for (int i = 0; i < SERVERS; i++)
-        assert_int_equal(atomic_load(&fixture->fakes[i].calls),
-                         i == next ? THREADS * CALLS_PER_THREAD : 0);
+    assert_threads_call_only(fixture, next);
 }
 
 static void clients_start_at_different_servers(void **state)
