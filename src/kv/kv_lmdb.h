@@ -33,7 +33,7 @@ struct lmdb_commit_queue {
     bool leader_active;
     bool lazy_commits_wait; /* durability = sync: lazy commits wait for an urgent one */
     size_t urgent_queued;   /* queued entries that are not lazy (kv_set_lazy_commit) */
-    uint64_t last_batch_end; /* CLOCK_REALTIME ns when the last batch was written */
+    uint64_t last_batch_end; /* clock_now_ns() when the last batch was written */
 };
 
 struct lmdb_backend {

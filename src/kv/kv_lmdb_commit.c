@@ -30,9 +30,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/clock.h"
-
 #include "chainfs/error.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "kv/kv_key.h"
 #include "kv/kv_lmdb.h"
@@ -50,7 +49,7 @@ struct lmdb_commit_entry {
     uint64_t read_version;
     int status;
     bool lazy;
-    uint64_t queued_at; /* CLOCK_REALTIME ns (the clock of the queue's condition) */
+    uint64_t queued_at; /* clock_now_ns() */
     bool done;
     struct lmdb_commit_entry *next;
 };
@@ -58,7 +57,11 @@ struct lmdb_commit_entry {
 void lmdb_commit_queue_init(struct lmdb_commit_queue *queue, bool lazy_commits_wait)
 {
     pthread_mutex_init(&queue->mutex, NULL);
-    pthread_cond_init(&queue->progress, NULL);
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC); /* lazy waits' deadlines */
+    pthread_cond_init(&queue->progress, &attributes);
+    pthread_condattr_destroy(&attributes);
     queue->head = queue->tail = NULL;
     queue->leader_active = false;
     queue->lazy_commits_wait = lazy_commits_wait;
@@ -366,10 +369,9 @@ static bool waiting_for_urgent(const struct lmdb_commit_queue *queue, struct tim
     uint64_t since = queue->head->queued_at > queue->last_batch_end ? queue->head->queued_at
                                                                     : queue->last_batch_end;
     uint64_t deadline = since + KV_LAZY_COMMIT_WAIT_NS;
-    if (wall_clock_ns() >= deadline)
+    if (deadline_expired(deadline))
         return false;
-    until->tv_sec = (time_t)(deadline / CLOCK_NS_PER_S);
-    until->tv_nsec = (long)(deadline % CLOCK_NS_PER_S);
+    *until = deadline_to_timespec(deadline);
     return true;
 }
 
@@ -387,7 +389,7 @@ static void lead_batch(struct lmdb_backend *backend)
         done->done = true;
         done = next;
     }
-    queue->last_batch_end = wall_clock_ns();
+    queue->last_batch_end = clock_now_ns();
     queue->leader_active = false;
     pthread_cond_broadcast(&queue->progress);
 }
@@ -398,7 +400,7 @@ int lmdb_commit(struct lmdb_backend *backend, uint64_t read_version,
     struct lmdb_commit_queue *queue = &backend->queue;
     struct lmdb_commit_entry entry = {request, read_version, 0, request->lazy, 0, false, NULL};
     pthread_mutex_lock(&queue->mutex);
-    entry.queued_at = wall_clock_ns();
+    entry.queued_at = clock_now_ns();
     queue->urgent_queued += !entry.lazy;
     if (queue->tail)
         queue->tail->next = &entry;
