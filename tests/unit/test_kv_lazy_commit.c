@@ -3,7 +3,8 @@
  * durability = sync a lazy commit that is alone in the queue waits for an urgent
  * commit and is written in the same LMDB transaction (one set of syncs), counted by
  * LMDB's last transaction id; alone it still commits, after the bounded wait; with
- * nosync it does not wait. Every commit's value is read back afterwards.
+ * nosync it does not wait. Meta's close is such a commit: it shares the transaction of
+ * the create that follows it. Every commit's result is read back afterwards.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -23,11 +24,13 @@
 #include "kv/kv.h"
 #include "kv/kv_backend.h"
 #include "kv/kv_lmdb.h"
+#include "meta/namespace.h"
+#include "temporary_store.h"
 
 #define MERGE_TRIES 20
 
 struct fixture {
-    char directory[64];
+    struct temporary_store temporary;
     struct kv_store *store;
 };
 
@@ -35,11 +38,8 @@ static int open_store(void **state, enum kv_durability durability)
 {
     log_set_level(LOG_LEVEL_OFF);
     struct fixture *fixture = calloc(1, sizeof(*fixture));
-    snprintf(fixture->directory, sizeof(fixture->directory), "/tmp/chainfs-lazy-XXXXXX");
-    assert_non_null(mkdtemp(fixture->directory));
-    struct kv_options options = {.backend = "lmdb", .lmdb_path = fixture->directory,
-                                 .lmdb_map_size = 64 << 20, .durability = durability};
-    assert_int_equal(kv_open(&options, &fixture->store), 0);
+    assert_int_equal(temporary_store_open_with(&fixture->temporary, "lazy", 64 << 20, durability), 0);
+    fixture->store = fixture->temporary.store;
     *state = fixture;
     return 0;
 }
@@ -50,10 +50,7 @@ static int setup_nosync(void **state) { return open_store(state, KV_DURABILITY_N
 static int teardown(void **state)
 {
     struct fixture *fixture = *state;
-    kv_close(fixture->store);
-    char command[128];
-    snprintf(command, sizeof(command), "rm -rf %s", fixture->directory);
-    assert_int_equal(system(command), 0);
+    assert_int_equal(temporary_store_close(&fixture->temporary), 0);
     free(fixture);
     return 0;
 }
@@ -162,6 +159,59 @@ static void without_sync_a_lazy_commit_does_not_wait(void **state)
     assert_present(fixture->store, "quick49");
 }
 
+struct meta_files {
+    struct meta_namespace *space;
+    uint64_t closing; /* inode whose session 1 the thread closes */
+    int status;
+};
+
+static const struct meta_credentials root = {0, 0, 0, {0}};
+
+static void *close_file(void *argument)
+{
+    struct meta_files *files = argument;
+    struct inode inode;
+    files->status = meta_close(files->space, files->closing, 1, false, 0, 0, &inode);
+    return NULL;
+}
+
+/* The FUSE pattern: the close (release) of one file goes out just before the create
+ * of the next. */
+static void a_meta_close_shares_the_next_creates_transaction(void **state)
+{
+    struct fixture *fixture = *state;
+    struct meta_files files = {0};
+    assert_int_equal(meta_namespace_open(fixture->store, &files.space), 0);
+    struct file_layout layout = {.table_id = 1, .table_version = 1, .chunk_size = 1 << 20,
+                                 .stripe = 1};
+    assert_int_equal(meta_namespace_format(files.space, &layout), 0);
+    struct inode inode;
+    int merged = 0;
+    for (int try = 0; try < MERGE_TRIES && merged == 0; try++) {
+        char name[32];
+        snprintf(name, sizeof(name), "closed%d", try);
+        assert_int_equal(meta_create_open(files.space, &root, META_ROOT_ID, name, 0644, 0, "c", 1,
+                                          &inode), 0);
+        files.closing = inode.id;
+        size_t before = last_lmdb_transaction(fixture->store);
+        pthread_t thread;
+        assert_int_equal(pthread_create(&thread, NULL, close_file, &files), 0);
+        clock_sleep_ns(300 * CLOCK_NS_PER_US);
+        snprintf(name, sizeof(name), "next%d", try);
+        assert_int_equal(meta_create_open(files.space, &root, META_ROOT_ID, name, 0644, 0, "c", 2,
+                                          &inode), 0);
+        pthread_join(thread, NULL);
+        assert_int_equal(files.status, 0);
+        struct meta_session sessions[2];
+        size_t count;
+        assert_int_equal(meta_list_sessions(files.space, files.closing, sessions, 2, &count), 0);
+        assert_int_equal(count, 0); /* the close is applied */
+        merged += last_lmdb_transaction(fixture->store) - before == 1;
+    }
+    assert_int_equal(merged, 1);
+    meta_namespace_close(files.space);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +221,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(without_sync_a_lazy_commit_does_not_wait, setup_nosync,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_meta_close_shares_the_next_creates_transaction,
+                                        setup_sync, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
