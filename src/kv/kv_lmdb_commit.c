@@ -18,7 +18,8 @@
  * Lazy commits (kv_set_lazy_commit; durability = sync only) do not start a batch while
  * they are all the queue holds, for up to KV_LAZY_COMMIT_WAIT_NS after the later of
  * the oldest one's arrival and the end of the last batch: an urgent commit arriving
- * meanwhile leads a batch that takes them along. So the close of a file and the
+ * meanwhile leads a batch that takes them along. At most KV_LMDB_LAZY_WAITERS_MAX wait
+ * at once; one more leads a batch of them at once. So the close of a file and the
  * create of the next one cost one LMDB commit (two syncs), not two in a row, and the
  * create no longer waits for the close's syncs. Nothing is acknowledged before it is
  * durable.
@@ -65,8 +66,16 @@ void lmdb_commit_queue_init(struct lmdb_commit_queue *queue, bool lazy_commits_w
     queue->head = queue->tail = NULL;
     queue->leader_active = false;
     queue->lazy_commits_wait = lazy_commits_wait;
-    queue->urgent_queued = 0;
+    queue->urgent_queued = queue->lazy_queued = 0;
+    queue->lazy_wait_ns = KV_LAZY_COMMIT_WAIT_NS;
     queue->last_batch_end = 0;
+}
+
+void lmdb_commit_queue_set_lazy_wait(struct lmdb_commit_queue *queue, uint64_t wait_ns)
+{
+    pthread_mutex_lock(&queue->mutex);
+    queue->lazy_wait_ns = wait_ns;
+    pthread_mutex_unlock(&queue->mutex);
 }
 
 void lmdb_commit_queue_destroy(struct lmdb_commit_queue *queue)
@@ -348,10 +357,12 @@ static void run_batch(struct lmdb_backend *backend, struct lmdb_commit_entry *ba
 static struct lmdb_commit_entry *take_batch(struct lmdb_commit_queue *queue)
 {
     struct lmdb_commit_entry *batch = queue->head, *last = batch;
-    queue->urgent_queued -= !last->lazy;
-    for (int count = 1; count < KV_LMDB_BATCH_MAX && last->next; count++) {
-        last = last->next;
+    for (int count = 1;; count++) {
         queue->urgent_queued -= !last->lazy;
+        queue->lazy_queued -= last->lazy;
+        if (count == KV_LMDB_BATCH_MAX || !last->next)
+            break;
+        last = last->next;
     }
     queue->head = last->next;
     if (!queue->head)
@@ -364,11 +375,12 @@ static struct lmdb_commit_entry *take_batch(struct lmdb_commit_queue *queue)
  * *until is then the time to stop waiting. */
 static bool waiting_for_urgent(const struct lmdb_commit_queue *queue, struct timespec *until)
 {
-    if (!queue->lazy_commits_wait || queue->urgent_queued > 0)
+    if (!queue->lazy_commits_wait || queue->urgent_queued > 0 ||
+        queue->lazy_queued > KV_LMDB_LAZY_WAITERS_MAX)
         return false;
     uint64_t since = queue->head->queued_at > queue->last_batch_end ? queue->head->queued_at
                                                                     : queue->last_batch_end;
-    uint64_t deadline = since + KV_LAZY_COMMIT_WAIT_NS;
+    uint64_t deadline = since + queue->lazy_wait_ns;
     if (deadline_expired(deadline))
         return false;
     *until = deadline_to_timespec(deadline);
@@ -402,6 +414,7 @@ int lmdb_commit(struct lmdb_backend *backend, uint64_t read_version,
     pthread_mutex_lock(&queue->mutex);
     entry.queued_at = clock_now_ns();
     queue->urgent_queued += !entry.lazy;
+    queue->lazy_queued += entry.lazy;
     if (queue->tail)
         queue->tail->next = &entry;
     else

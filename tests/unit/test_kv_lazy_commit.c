@@ -2,9 +2,11 @@
  * test_kv_lazy_commit.c - lazy commits of the LMDB backend (kv_set_lazy_commit): with
  * durability = sync a lazy commit that is alone in the queue waits for an urgent
  * commit and is written in the same LMDB transaction (one set of syncs), counted by
- * LMDB's last transaction id; alone it still commits, after the bounded wait; with
- * nosync it does not wait. Meta's close is such a commit: it shares the transaction of
- * the create that follows it. Every commit's result is read back afterwards.
+ * LMDB's last transaction id; alone it still commits, after the bounded wait; no more
+ * than KV_LMDB_LAZY_WAITERS_MAX wait at once; with nosync it does not wait. Meta's
+ * close is such a commit: it shares the transaction of the create that follows it.
+ * Every commit's result is read back afterwards. Where the order of arrivals matters,
+ * the wait is made long (LONG_WAIT_NS) and arrivals are awaited, so timing does not.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -27,7 +29,8 @@
 #include "meta/namespace.h"
 #include "temporary_store.h"
 
-#define MERGE_TRIES 20
+#define LONG_WAIT_NS (30 * CLOCK_NS_PER_S)
+#define POLL_LIMIT_NS (10 * CLOCK_NS_PER_S)
 
 struct fixture {
     struct temporary_store temporary;
@@ -53,6 +56,27 @@ static int teardown(void **state)
     assert_int_equal(temporary_store_close(&fixture->temporary), 0);
     free(fixture);
     return 0;
+}
+
+static struct lmdb_commit_queue *commit_queue(struct kv_store *store)
+{
+    return &((struct lmdb_backend *)store->backend)->queue;
+}
+
+/* Waits (bounded) until count lazy commits are queued. */
+static void await_lazy_queued(struct kv_store *store, size_t count)
+{
+    struct lmdb_commit_queue *queue = commit_queue(store);
+    uint64_t limit = deadline_after_ns(POLL_LIMIT_NS);
+    for (;;) {
+        pthread_mutex_lock(&queue->mutex);
+        size_t queued = queue->lazy_queued;
+        pthread_mutex_unlock(&queue->mutex);
+        if (queued == count)
+            return;
+        assert_false(deadline_expired(limit));
+        clock_sleep_ns(100 * CLOCK_NS_PER_US);
+    }
 }
 
 static size_t last_lmdb_transaction(struct kv_store *store)
@@ -103,33 +127,52 @@ static void *put_lazily(void *argument)
     return NULL;
 }
 
-/* A lazy commit queued first, then an urgent one 0.3 ms later: one LMDB transaction.
- * Without the wait the lazy one leads at once and the urgent one needs a second
- * transaction, in every try; a try may miss on a busy machine (the thread started
- * late), so one merged try out of MERGE_TRIES is required. */
+/* A lazy commit queued first, then an urgent one: one LMDB transaction. Without the
+ * wait the lazy one would lead at once and the urgent one need a second. */
 static void a_lazy_commit_joins_the_next_urgent_one(void **state)
 {
     struct fixture *fixture = *state;
-    int merged = 0;
-    for (int try = 0; try < MERGE_TRIES && merged == 0; try++) {
-        struct lazy_put lazy = {.store = fixture->store};
-        snprintf(lazy.key, sizeof(lazy.key), "close%d", try);
-        char urgent[32];
-        snprintf(urgent, sizeof(urgent), "create%d", try);
-        size_t before = last_lmdb_transaction(fixture->store);
-        pthread_t thread;
-        assert_int_equal(pthread_create(&thread, NULL, put_lazily, &lazy), 0);
-        clock_sleep_ns(300 * CLOCK_NS_PER_US);
-        assert_int_equal(put(fixture->store, urgent, false), 0);
-        pthread_join(thread, NULL);
-        assert_int_equal(lazy.status, 0);
-        assert_present(fixture->store, lazy.key);
-        assert_present(fixture->store, urgent);
-        size_t transactions = last_lmdb_transaction(fixture->store) - before;
-        assert_true(transactions == 1 || transactions == 2);
-        merged += transactions == 1;
+    lmdb_commit_queue_set_lazy_wait(commit_queue(fixture->store), LONG_WAIT_NS);
+    struct lazy_put lazy = {.store = fixture->store, .key = "close"};
+    size_t before = last_lmdb_transaction(fixture->store);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, put_lazily, &lazy), 0);
+    await_lazy_queued(fixture->store, 1);
+    uint64_t started = clock_now_ns();
+    assert_int_equal(put(fixture->store, "create", false), 0);
+    pthread_join(thread, NULL);
+    assert_true(clock_now_ns() - started < LONG_WAIT_NS / 3); /* the lazy one did not time out */
+    assert_int_equal(lazy.status, 0);
+    assert_int_equal(last_lmdb_transaction(fixture->store) - before, 1);
+    assert_present(fixture->store, "close");
+    assert_present(fixture->store, "create");
+}
+
+/* Lazy commits hold their callers' threads: with KV_LMDB_LAZY_WAITERS_MAX waiting, one
+ * more does not wait but writes them all at once. */
+static void no_more_than_the_limit_of_lazy_commits_wait(void **state)
+{
+    struct fixture *fixture = *state;
+    lmdb_commit_queue_set_lazy_wait(commit_queue(fixture->store), LONG_WAIT_NS);
+    struct lazy_put waiting[KV_LMDB_LAZY_WAITERS_MAX];
+    pthread_t threads[KV_LMDB_LAZY_WAITERS_MAX];
+    for (int i = 0; i < KV_LMDB_LAZY_WAITERS_MAX; i++) {
+        waiting[i] = (struct lazy_put){.store = fixture->store};
+        snprintf(waiting[i].key, sizeof(waiting[i].key), "waiting%d", i);
+        assert_int_equal(pthread_create(&threads[i], NULL, put_lazily, &waiting[i]), 0);
+        await_lazy_queued(fixture->store, (size_t)i + 1);
     }
-    assert_int_equal(merged, 1);
+    size_t before = last_lmdb_transaction(fixture->store);
+    uint64_t started = clock_now_ns();
+    assert_int_equal(put(fixture->store, "one-more", true), 0);
+    for (int i = 0; i < KV_LMDB_LAZY_WAITERS_MAX; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(waiting[i].status, 0);
+        assert_present(fixture->store, waiting[i].key);
+    }
+    assert_true(clock_now_ns() - started < LONG_WAIT_NS / 3);
+    assert_int_equal(last_lmdb_transaction(fixture->store) - before, 1);
+    assert_present(fixture->store, "one-more");
 }
 
 /* Alone, a lazy commit commits after at most the wait (bounded generously here). */
@@ -186,29 +229,23 @@ static void a_meta_close_shares_the_next_creates_transaction(void **state)
                                  .stripe = 1};
     assert_int_equal(meta_namespace_format(files.space, &layout), 0);
     struct inode inode;
-    int merged = 0;
-    for (int try = 0; try < MERGE_TRIES && merged == 0; try++) {
-        char name[32];
-        snprintf(name, sizeof(name), "closed%d", try);
-        assert_int_equal(meta_create_open(files.space, &root, META_ROOT_ID, name, 0644, 0, "c", 1,
-                                          &inode), 0);
-        files.closing = inode.id;
-        size_t before = last_lmdb_transaction(fixture->store);
-        pthread_t thread;
-        assert_int_equal(pthread_create(&thread, NULL, close_file, &files), 0);
-        clock_sleep_ns(300 * CLOCK_NS_PER_US);
-        snprintf(name, sizeof(name), "next%d", try);
-        assert_int_equal(meta_create_open(files.space, &root, META_ROOT_ID, name, 0644, 0, "c", 2,
-                                          &inode), 0);
-        pthread_join(thread, NULL);
-        assert_int_equal(files.status, 0);
-        struct meta_session sessions[2];
-        size_t count;
-        assert_int_equal(meta_list_sessions(files.space, files.closing, sessions, 2, &count), 0);
-        assert_int_equal(count, 0); /* the close is applied */
-        merged += last_lmdb_transaction(fixture->store) - before == 1;
-    }
-    assert_int_equal(merged, 1);
+    assert_int_equal(meta_create_open(files.space, &root, META_ROOT_ID, "closed", 0644, 0, "c", 1,
+                                      &inode), 0);
+    files.closing = inode.id;
+    lmdb_commit_queue_set_lazy_wait(commit_queue(fixture->store), LONG_WAIT_NS);
+    size_t before = last_lmdb_transaction(fixture->store);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, close_file, &files), 0);
+    await_lazy_queued(fixture->store, 1);
+    assert_int_equal(meta_create_open(files.space, &root, META_ROOT_ID, "next", 0644, 0, "c", 2,
+                                      &inode), 0);
+    pthread_join(thread, NULL);
+    assert_int_equal(files.status, 0);
+    assert_int_equal(last_lmdb_transaction(fixture->store) - before, 1);
+    struct meta_session sessions[2];
+    size_t count;
+    assert_int_equal(meta_list_sessions(files.space, files.closing, sessions, 2, &count), 0);
+    assert_int_equal(count, 0); /* the close is applied */
     meta_namespace_close(files.space);
 }
 
@@ -216,6 +253,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(a_lazy_commit_joins_the_next_urgent_one, setup_sync,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(no_more_than_the_limit_of_lazy_commits_wait, setup_sync,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_lazy_commit_alone_commits_after_the_wait, setup_sync,
                                         teardown),
