@@ -104,6 +104,9 @@ int meta_client_create(const struct meta_client_options *options, struct meta_cl
     /* request ids start at a time-based value so a restarted client with the same id
      * does not collide with the records of its previous life */
     atomic_init(&client->next_request_id, (uint64_t)clock_now_ns() | 1);
+    /* the server this client starts with: different clients start at different ones */
+    uint64_t mixed = ((uint64_t)clock_now_ns() ^ (uint64_t)getpid()) * 0x9e3779b97f4a7c15ULL;
+    atomic_init(&client->current, (size_t)(mixed >> 32));
     int status = options->servers ? meta_client_set_servers(client, options->servers) : 0;
     if (status != 0) {
         meta_client_destroy(client);
@@ -135,20 +138,17 @@ static bool worth_failover(int status)
            status == CHAINFS_RETRY_EXHAUSTED;
 }
 
-/* Each thread starts at its own place in the list, so the threads of one process
- * spread over the servers; failover moves every thread on by one. */
-static atomic_size_t threads_seen;
-static __thread size_t thread_offset;
-static __thread bool thread_offset_set;
+/* Every thread of a client calls the same server until it fails (then all move on
+ * together): the calls of one mount then meet in one meta process, whose group commit
+ * can write a create and the close of the previous file in one KV transaction and
+ * whose commits do not wait on the other processes' commits for the store's writer
+ * lock. Different clients start at different places (meta_client_create), so a
+ * cluster's clients still spread over its servers. */
 
-/* The server this thread calls now, or false if the list is empty. */
+/* The server calls go to now, or false if the list is empty. */
 static bool pick_server(struct meta_client *client, char address[ADDRESS_TEXT_MAX], size_t *index,
                         size_t *server_count)
 {
-    if (!thread_offset_set) {
-        thread_offset = atomic_fetch_add(&threads_seen, 1);
-        thread_offset_set = true;
-    }
     pthread_mutex_lock(&client->lock);
     *server_count = client->server_count;
     if (*server_count == 0) {
@@ -156,7 +156,6 @@ static bool pick_server(struct meta_client *client, char address[ADDRESS_TEXT_MA
         return false;
     }
     *index = atomic_load(&client->current) % *server_count;
-    *index = (*index + thread_offset) % *server_count;
     strcpy(address, client->servers[*index]);
     pthread_mutex_unlock(&client->lock);
     return true;
@@ -222,9 +221,8 @@ int meta_client_call(struct meta_client *client, struct meta_request *request,
         if (attempt + 1 >= attempts && (client->attempts || deadline_expired(give_up_at)))
             break;
         /* move on from this server (unless another thread already moved) */
-        size_t base = (index + server_count - thread_offset % server_count) % server_count;
         size_t expected = atomic_load(&client->current);
-        if (expected % server_count == base)
+        if (expected % server_count == index)
             atomic_compare_exchange_strong(&client->current, &expected, expected + 1);
         if ((size_t)(attempt + 1) % server_count == 0) /* a round over every server */
             clock_sleep_ns(failover_pause((size_t)attempt / server_count));

@@ -3,10 +3,11 @@
  *
  * Any meta server can answer any request (they share one KV store), so the client
  * keeps a list of server addresses (configured, or the live meta nodes of the routing
- * info) and sends each call to one of them, spreading threads over the list. On a
- * connection error, a timeout, BUSY or SHUTTING_DOWN it fails over to the next server
- * and tries again: `attempts` times in all if set, otherwise for one call timeout
- * (with pauses that double after each round over the list, up to 0.5 s), so a
+ * info) and sends every call of every thread to one of them (a client starts at a
+ * place of its own in the list, so clients spread over the servers). On a connection
+ * error, a timeout, BUSY or SHUTTING_DOWN it fails over to the next server, where the
+ * calls of all threads go from then on, and tries again: `attempts` times in all if
+ * set, otherwise for one call timeout (with pauses that double after each round over the list, up to 0.5 s), so a
  * moment when every server restarts is a pause to the caller, not an error.
  *
  * Every mutating call carries (client id, request id); a retry of one call reuses

@@ -165,6 +165,15 @@ int kv_atomic_add(struct kv_transaction *transaction, const void *key, size_t ke
  * version). */
 int kv_commit(struct kv_transaction *transaction);
 
+/* Marks the transaction's commit as not urgent (e.g. the end of a write session,
+ * which no application waits for): a backend that groups commits may hold it for up
+ * to KV_LAZY_COMMIT_WAIT_NS so that it shares the syncs of an urgent commit arriving
+ * meanwhile (LMDB with durability = sync: a create and the close of the previous
+ * file in one transaction instead of two). kv_commit still returns only once the
+ * commit is durable. Other backends ignore it. */
+#define KV_LAZY_COMMIT_WAIT_NS (2ULL * 1000000ULL)
+void kv_set_lazy_commit(struct kv_transaction *transaction);
+
 /* Discards the transaction's writes and ends it. Accepts NULL. */
 void kv_abort(struct kv_transaction *transaction);
 

@@ -48,6 +48,7 @@ struct kv_commit_request {
     size_t cleared_range_count;
     const struct kv_mutation *mutations;
     size_t mutation_count;
+    bool lazy; /* kv_set_lazy_commit: may wait for an urgent commit to share its syncs */
 };
 
 /* Receives the rows of a range read in order; returns false to stop the scan. The

@@ -193,7 +193,7 @@ int kv_lmdb_open(const struct kv_options *options, void **opened)
     pthread_rwlockattr_setkind_np(&attributes, PTHREAD_RWLOCK_PREFER_READER_NP);
     pthread_rwlock_init(&backend->map_lock, &attributes);
     pthread_rwlockattr_destroy(&attributes);
-    lmdb_commit_queue_init(&backend->queue);
+    lmdb_commit_queue_init(&backend->queue, options->durability == KV_DURABILITY_SYNC);
     *opened = backend;
     return 0;
 }

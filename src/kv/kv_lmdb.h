@@ -22,6 +22,10 @@
 
 #define KV_LMDB_CONFLICT_WINDOW_NS (5ULL * 1000000000ULL)
 
+/* Lazy commits that may wait at once: each holds its caller's thread (a meta server's
+ * RPC worker), so a crowd of them must not take every worker from urgent requests. */
+#define KV_LMDB_LAZY_WAITERS_MAX 2
+
 struct lmdb_commit_entry;
 
 /* Commits of this process waiting for the thread that writes them (group commit). */
@@ -31,6 +35,11 @@ struct lmdb_commit_queue {
     struct lmdb_commit_entry *head;
     struct lmdb_commit_entry *tail;
     bool leader_active;
+    bool lazy_commits_wait; /* durability = sync: lazy commits wait for an urgent one */
+    size_t urgent_queued;   /* queued entries that are not lazy (kv_set_lazy_commit) */
+    size_t lazy_queued;     /* queued entries that are lazy */
+    uint64_t lazy_wait_ns;  /* KV_LAZY_COMMIT_WAIT_NS (tests set others) */
+    uint64_t last_batch_end; /* clock_now_ns() when the last batch was written */
 };
 
 struct lmdb_backend {
@@ -59,8 +68,10 @@ int lmdb_grow_map(struct lmdb_backend *backend);
 int lmdb_adopt_map_size(struct lmdb_backend *backend);
 
 /* Group commit (kv_lmdb_commit.c). */
-void lmdb_commit_queue_init(struct lmdb_commit_queue *queue);
+void lmdb_commit_queue_init(struct lmdb_commit_queue *queue, bool lazy_commits_wait);
 void lmdb_commit_queue_destroy(struct lmdb_commit_queue *queue);
+/* Changes how long lazy commits wait (tests: a long wait makes timing irrelevant). */
+void lmdb_commit_queue_set_lazy_wait(struct lmdb_commit_queue *queue, uint64_t wait_ns);
 int lmdb_commit(struct lmdb_backend *backend, uint64_t read_version,
                 const struct kv_commit_request *request);
 

@@ -14,6 +14,15 @@
  * of one process queue up; whichever thread finds no leader writes the whole queue in
  * one LMDB transaction (validating each entry against the log, which includes the
  * entries before it in the same batch) and pays for one sync.
+ *
+ * Lazy commits (kv_set_lazy_commit; durability = sync only) do not start a batch while
+ * they are all the queue holds, for up to KV_LAZY_COMMIT_WAIT_NS after the later of
+ * the oldest one's arrival and the end of the last batch: an urgent commit arriving
+ * meanwhile leads a batch that takes them along. At most KV_LMDB_LAZY_WAITERS_MAX wait
+ * at once; one more leads a batch of them at once. So the close of a file and the
+ * create of the next one cost one LMDB commit (two syncs), not two in a row, and the
+ * create no longer waits for the close's syncs. Nothing is acknowledged before it is
+ * durable.
  */
 #define LOG_COMPONENT "kv"
 
@@ -23,6 +32,7 @@
 #include <time.h>
 
 #include "chainfs/error.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "kv/kv_key.h"
 #include "kv/kv_lmdb.h"
@@ -39,16 +49,33 @@ struct lmdb_commit_entry {
     const struct kv_commit_request *request;
     uint64_t read_version;
     int status;
+    bool lazy;
+    uint64_t queued_at; /* clock_now_ns() */
     bool done;
     struct lmdb_commit_entry *next;
 };
 
-void lmdb_commit_queue_init(struct lmdb_commit_queue *queue)
+void lmdb_commit_queue_init(struct lmdb_commit_queue *queue, bool lazy_commits_wait)
 {
     pthread_mutex_init(&queue->mutex, NULL);
-    pthread_cond_init(&queue->progress, NULL);
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC); /* lazy waits' deadlines */
+    pthread_cond_init(&queue->progress, &attributes);
+    pthread_condattr_destroy(&attributes);
     queue->head = queue->tail = NULL;
     queue->leader_active = false;
+    queue->lazy_commits_wait = lazy_commits_wait;
+    queue->urgent_queued = queue->lazy_queued = 0;
+    queue->lazy_wait_ns = KV_LAZY_COMMIT_WAIT_NS;
+    queue->last_batch_end = 0;
+}
+
+void lmdb_commit_queue_set_lazy_wait(struct lmdb_commit_queue *queue, uint64_t wait_ns)
+{
+    pthread_mutex_lock(&queue->mutex);
+    queue->lazy_wait_ns = wait_ns;
+    pthread_mutex_unlock(&queue->mutex);
 }
 
 void lmdb_commit_queue_destroy(struct lmdb_commit_queue *queue)
@@ -330,8 +357,13 @@ static void run_batch(struct lmdb_backend *backend, struct lmdb_commit_entry *ba
 static struct lmdb_commit_entry *take_batch(struct lmdb_commit_queue *queue)
 {
     struct lmdb_commit_entry *batch = queue->head, *last = batch;
-    for (int count = 1; count < KV_LMDB_BATCH_MAX && last->next; count++)
+    for (int count = 1;; count++) {
+        queue->urgent_queued -= !last->lazy;
+        queue->lazy_queued -= last->lazy;
+        if (count == KV_LMDB_BATCH_MAX || !last->next)
+            break;
         last = last->next;
+    }
     queue->head = last->next;
     if (!queue->head)
         queue->tail = NULL;
@@ -339,34 +371,63 @@ static struct lmdb_commit_entry *take_batch(struct lmdb_commit_queue *queue)
     return batch;
 }
 
+/* True when the queue holds only lazy entries that may still wait for an urgent one;
+ * *until is then the time to stop waiting. */
+static bool waiting_for_urgent(const struct lmdb_commit_queue *queue, struct timespec *until)
+{
+    if (!queue->lazy_commits_wait || queue->urgent_queued > 0 ||
+        queue->lazy_queued > KV_LMDB_LAZY_WAITERS_MAX)
+        return false;
+    uint64_t since = queue->head->queued_at > queue->last_batch_end ? queue->head->queued_at
+                                                                    : queue->last_batch_end;
+    uint64_t deadline = since + queue->lazy_wait_ns;
+    if (deadline_expired(deadline))
+        return false;
+    *until = deadline_to_timespec(deadline);
+    return true;
+}
+
+/* Writes a batch taken from the queue (mutex held on entry and return). */
+static void lead_batch(struct lmdb_backend *backend)
+{
+    struct lmdb_commit_queue *queue = &backend->queue;
+    queue->leader_active = true;
+    struct lmdb_commit_entry *batch = take_batch(queue);
+    pthread_mutex_unlock(&queue->mutex);
+    run_batch(backend, batch);
+    pthread_mutex_lock(&queue->mutex);
+    for (struct lmdb_commit_entry *done = batch; done;) {
+        struct lmdb_commit_entry *next = done->next;
+        done->done = true;
+        done = next;
+    }
+    queue->last_batch_end = clock_now_ns();
+    queue->leader_active = false;
+    pthread_cond_broadcast(&queue->progress);
+}
+
 int lmdb_commit(struct lmdb_backend *backend, uint64_t read_version,
                 const struct kv_commit_request *request)
 {
     struct lmdb_commit_queue *queue = &backend->queue;
-    struct lmdb_commit_entry entry = {request, read_version, 0, false, NULL};
+    struct lmdb_commit_entry entry = {request, read_version, 0, request->lazy, 0, false, NULL};
     pthread_mutex_lock(&queue->mutex);
+    entry.queued_at = clock_now_ns();
+    queue->urgent_queued += !entry.lazy;
+    queue->lazy_queued += entry.lazy;
     if (queue->tail)
         queue->tail->next = &entry;
     else
         queue->head = &entry;
     queue->tail = &entry;
     while (!entry.done) {
-        if (queue->leader_active) {
+        struct timespec until;
+        if (queue->leader_active)
             pthread_cond_wait(&queue->progress, &queue->mutex);
-            continue;
-        }
-        queue->leader_active = true;
-        struct lmdb_commit_entry *batch = take_batch(queue);
-        pthread_mutex_unlock(&queue->mutex);
-        run_batch(backend, batch);
-        pthread_mutex_lock(&queue->mutex);
-        for (struct lmdb_commit_entry *done = batch; done;) {
-            struct lmdb_commit_entry *next = done->next;
-            done->done = true;
-            done = next;
-        }
-        queue->leader_active = false;
-        pthread_cond_broadcast(&queue->progress);
+        else if (waiting_for_urgent(queue, &until))
+            pthread_cond_timedwait(&queue->progress, &queue->mutex, &until);
+        else
+            lead_batch(backend);
     }
     pthread_mutex_unlock(&queue->mutex);
     return entry.status;

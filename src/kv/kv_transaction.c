@@ -22,6 +22,7 @@ struct kv_transaction {
     size_t read_range_capacity;
     size_t size;  /* bytes counted against KV_TRANSACTION_MAX */
     int failure;  /* sticky status of a failed backend operation */
+    bool lazy;    /* kv_set_lazy_commit */
     struct kv_arena arena;
 };
 
@@ -492,10 +493,17 @@ static int commit_writes(struct kv_transaction *transaction)
     int status = kv_write_set_export(&transaction->writes, &transaction->arena, &request);
     if (status != 0)
         return status;
+    request.lazy = transaction->lazy;
     request.read_ranges = transaction->read_ranges;
     request.read_range_count =
         kv_ranges_normalize(transaction->read_ranges, transaction->read_range_count);
     return transaction->store->ops->commit(transaction->backend_transaction, &request);
+}
+
+void kv_set_lazy_commit(struct kv_transaction *transaction)
+{
+    if (transaction)
+        transaction->lazy = true;
 }
 
 int kv_commit(struct kv_transaction *transaction)

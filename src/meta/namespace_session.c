@@ -175,6 +175,9 @@ static int length_transaction(struct kv_transaction *transaction, void *argument
     const void *value;
     size_t value_length;
     if (request->end_session) {
+        /* applications do not wait for a close (FUSE's release is asynchronous): its
+         * commit may wait a moment for the next create or open to share its syncs */
+        kv_set_lazy_commit(transaction);
         status = kv_clear(transaction, key, key_length);
     } else {
         status = kv_get(transaction, key, key_length, &value, &value_length);

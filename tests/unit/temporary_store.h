@@ -16,16 +16,24 @@ struct temporary_store {
     struct kv_store *store;
 };
 
-/* Opens a nosync LMDB store of map_size bytes in a new directory; 0 or a status. */
-static inline int temporary_store_open(struct temporary_store *temporary, const char *name,
-                                       uint64_t map_size)
+/* Opens an LMDB store of map_size bytes with the durability in a new directory; 0 or
+ * a status. */
+static inline int temporary_store_open_with(struct temporary_store *temporary, const char *name,
+                                            uint64_t map_size, enum kv_durability durability)
 {
     snprintf(temporary->directory, sizeof(temporary->directory), "/tmp/chainfs-%s-XXXXXX", name);
     if (!mkdtemp(temporary->directory))
         return -1;
     struct kv_options options = {.backend = "lmdb", .lmdb_path = temporary->directory,
-                                 .lmdb_map_size = map_size, .durability = KV_DURABILITY_NOSYNC};
+                                 .lmdb_map_size = map_size, .durability = durability};
     return kv_open(&options, &temporary->store);
+}
+
+/* Opens a nosync LMDB store of map_size bytes in a new directory; 0 or a status. */
+static inline int temporary_store_open(struct temporary_store *temporary, const char *name,
+                                       uint64_t map_size)
+{
+    return temporary_store_open_with(temporary, name, map_size, KV_DURABILITY_NOSYNC);
 }
 
 /* Closes the store and removes its directory; 0 when the removal worked. */
