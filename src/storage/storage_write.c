@@ -13,7 +13,10 @@
  *   4. the successor's answer comes back on an I/O thread: commit, reply, unlock.
  *      If the successor failed or changed, the op refreshes routing and forwards the
  *      same pending version to whoever follows now, until its deadline.
- * The tail (no successor receiving writes) commits at step 3.
+ * The tail (no successor receiving writes) commits at step 3. A head that gave up
+ * after forwarding keeps its pending version (the successors may have committed it);
+ * the next client update of the chunk replaces it down the chain whole and commits it
+ * before its own step 2 (find_leftover_pending, leftover_completed).
  */
 #define LOG_COMPONENT "storage"
 #include <stdlib.h>
@@ -38,6 +41,8 @@ struct update_op {
     bool tracked;                        /* exactly-once bookkeeping started */
     bool holds_lock;
     bool has_pending; /* a pending version we prepared and must commit or abort */
+    bool forwarded;   /* a call to a successor was started: it may have applied it */
+    bool completing_leftover; /* replacing an earlier op's pending version down the chain */
     struct storage_commit_reply result;
     uint64_t deadline;
     struct chunk_lock_waiter waiter;
@@ -60,7 +65,11 @@ static void op_free(struct update_op *op)
 static void finish(struct update_op *op, int status)
 {
     struct chunk_engine *engine = op->target ? op->target->engine : NULL;
-    if (status != 0 && op->has_pending) {
+    /* At the head, a version that went to a successor stays pending when the op fails:
+     * the successors may have applied (the tail committed) it, and aborting it here
+     * would leave the replicas apart. The next update of the chunk completes it. */
+    bool keep_pending = op->from_client && op->forwarded;
+    if (status != 0 && op->has_pending && !keep_pending) {
         int abort_status = chunk_engine_abort(engine, &op->update.chunk_id, op->result.version);
         if (abort_status != 0)
             log_warn("target %llu: abort of version %llu failed: %s",
@@ -192,17 +201,26 @@ static int apply_replace(struct update_op *op)
 static void forward(struct update_op *op);
 
 /* At the head, holding the lock, no update of the chunk is in flight: a pending
- * version is the leftover of one whose abort failed; it was never acknowledged. */
-static int drop_leftover_pending(struct update_op *op)
+ * version is one an earlier op forwarded without learning the outcome (its call timed
+ * out, the successor changed). It may be committed downstream, so it is not dropped:
+ * it goes down the chain whole (REPLACE) and is committed here, then the op's own
+ * update follows. Returns whether such a version was found (then *status says how
+ * looking went). */
+static bool find_leftover_pending(struct update_op *op, int *status)
 {
     struct chunk_metadata metadata;
-    int status = chunk_engine_stat(op->target->engine, &op->update.chunk_id, &metadata);
-    if (status == CHAINFS_NOT_FOUND || (status == 0 && !chunk_metadata_has_pending(&metadata)))
-        return 0;
-    if (status == 0)
-        status = chunk_engine_abort(op->target->engine, &op->update.chunk_id,
-                                    metadata.pending.version);
-    return status;
+    *status = chunk_engine_stat(op->target->engine, &op->update.chunk_id, &metadata);
+    if (*status == CHAINFS_NOT_FOUND) {
+        *status = 0;
+        return false;
+    }
+    if (*status != 0 || !chunk_metadata_has_pending(&metadata))
+        return false;
+    op->result = (struct storage_commit_reply){metadata.pending.version, metadata.pending.length,
+                                               metadata.pending.crc};
+    op->has_pending = true;
+    op->completing_leftover = true;
+    return true;
 }
 
 /* Step 2: runs holding the chunk lock. */
@@ -213,8 +231,10 @@ static void locked(void *argument)
     const struct storage_update_request *u = &op->update;
     int status = 0;
     bool done = false;
-    if (op->from_client) {
-        status = drop_leftover_pending(op);
+    if (op->from_client && find_leftover_pending(op, &status)) {
+        forward(op); /* leftover_completed goes on with the op's own update */
+        return;
+    } else if (op->from_client) {
         if (status == 0)
             status = prepare(op, u->chain_version);
     } else if (u->kind == STORAGE_UPDATE_REPLACE) {
@@ -266,9 +286,11 @@ static int start_forward(void *argument, const struct storage_successor *success
     const void *payload = next.kind == STORAGE_UPDATE_WRITE || next.kind == STORAGE_UPDATE_REPLACE
                               ? op->data : NULL;
     size_t payload_length = payload ? next.length : 0;
-    if (successor->public_state == TARGET_PUBLIC_SYNCING && next.kind != STORAGE_UPDATE_REMOVE &&
-        next.kind != STORAGE_UPDATE_REPLACE) {
-        /* A recovering target gets whole chunks: it may lack the base to apply to. */
+    bool whole = op->completing_leftover || successor->public_state == TARGET_PUBLIC_SYNCING;
+    if (whole && next.kind != STORAGE_UPDATE_REMOVE && next.kind != STORAGE_UPDATE_REPLACE) {
+        /* A recovering target gets whole chunks: it may lack the base to apply to; so
+         * does every successor of a leftover pending version (DESIGN §7: the
+         * predecessor keeps forwarding a pending write until it is accepted). */
         if (op->replace_content == NULL) {
             int status = load_replace_content(op);
             if (status != 0)
@@ -282,6 +304,7 @@ static int start_forward(void *argument, const struct storage_successor *success
     }
     wire_writer_reset(&op->message);
     storage_update_request_encode(&op->message, &next);
+    op->forwarded = true;
     return storage_forward_send(&op->forwarder, successor, STORAGE_METHOD_UPDATE, &op->message,
                                 payload, payload_length);
 }
@@ -301,16 +324,40 @@ static int check_reply(void *argument, const struct rpc_call *call)
     return 0;
 }
 
+static void leftover_completed(void *argument);
+
 /* Step 3: send to the successor (step 4: check_reply, then commit), or commit as
  * the tail. */
 static void forward(struct update_op *op)
 {
+    void (*then)(void *) = op->completing_leftover ? leftover_completed : commit_and_finish;
     op->forwarder = (struct chain_forwarder){
         .node = op->node, .target = op->target, .chain_id = op->update.chain_id,
         .deadline = op->deadline, .what = "update", .op = op, .start = start_forward,
-        .check_reply = check_reply, .on_success = commit_and_finish,
-        .at_tail = commit_and_finish, .give_up = fail};
+        .check_reply = check_reply, .on_success = then, .at_tail = then, .give_up = fail};
     storage_forward_next(&op->forwarder);
+}
+
+/* The chain took the leftover pending version: commit it here, then prepare and
+ * forward the op's own update on top of it (still holding the chunk lock). */
+static void leftover_completed(void *argument)
+{
+    struct update_op *op = argument;
+    int status = chunk_engine_commit(op->target->engine, &op->update.chunk_id, op->result.version);
+    if (status != 0) {
+        fail(op, status, "commit of a leftover pending version failed");
+        return;
+    }
+    op->has_pending = false;
+    op->completing_leftover = false;
+    op->forwarded = false;
+    free(op->replace_content);
+    op->replace_content = NULL;
+    status = prepare(op, op->update.chain_version);
+    if (status != 0)
+        finish(op, status);
+    else
+        forward(op);
 }
 
 /* Step 1 for every method: route, sequence, lock. */

@@ -531,6 +531,37 @@ def test_reads_of_a_pending_version_say_not_committed(cluster):
     assert_identical(cluster, 1)
 
 
+def test_write_that_timed_out_downstream_is_completed_by_the_next(cluster):
+    """A write whose forward outlives its deadline (the tail frozen) fails at the head,
+    but the tail commits it once it runs again. The head keeps that version pending and
+    the next write of the chunk first sends it down whole, so the replicas end equal.
+    Before, the head dropped it: head and tail held different version-2 contents and
+    every later write of the chunk failed with CHECKSUM (seen under load in the
+    partition test: EBADMSG, replicas apart)."""
+    chunk = s.chunk_id(43, 0)
+    write(cluster, 1, chunk, 0, b"one" * 100)
+    version, head, targets = cluster.chain(1)
+    tail_node = cluster.nodes[node_of(targets[-1][0])]
+    tail_node.process.send_signal(signal.SIGSTOP)
+    try:
+        message = s.write_message(head, 1, version, chunk, 0, 300, CHUNK_SIZE)
+        status, _, _ = s.call(cluster.address(head), s.WRITE, message, b"two" * 100, timeout=10,
+                              timeout_us=300000)
+        assert status == s.TIMEOUT, status
+    finally:
+        tail_node.process.send_signal(signal.SIGCONT)
+    tail = targets[-1][0]
+    # the tail applies the forwarded write it finds on waking: committed there
+    wait_until(lambda: read(cluster, tail, 1, chunk, 0, 300)[5] == b"two" * 100, 5,
+               "the timed-out write committed at the tail")
+    assert write(cluster, 1, chunk, 100, b"three")[0] >= 3
+    expected = b"two" * 100
+    expected = expected[:100] + b"three" + expected[105:]
+    for target, _ in targets:
+        assert read(cluster, target, 1, chunk, 0, 300)[5] == expected
+    assert_identical(cluster, 1)
+
+
 def test_write_in_flight_survives_the_loss_of_its_successor(cluster):
     """The middle replica dies holding a pending version while the tail is frozen: the
     head keeps forwarding the same update until the chain skips the dead replica, the
