@@ -121,7 +121,8 @@ int storage_client_query_last_chunk(struct storage_client *client, uint32_t chai
 /* Space and state of every target of every storage node in the routing info: one
  * SPACE_INFO per node, in parallel. *targets is malloc'ed (free it). Nodes that do not
  * answer are skipped and counted in *unreachable_nodes (may be NULL); the call fails
- * only when no node answers (the status of the last failure). */
+ * only when no node answers, also after one refresh of routing (the status of the
+ * last failure; CHAINFS_UNAVAILABLE when routing names no storage node yet). */
 int storage_client_space_info(struct storage_client *client, uint64_t deadline,
                               struct storage_target_info **targets, size_t *count,
                               size_t *unreachable_nodes);

@@ -66,15 +66,13 @@ static size_t start_space_requests(struct storage_client *client, const struct r
     return started;
 }
 
-int storage_client_space_info(struct storage_client *client, uint64_t deadline,
-                              struct storage_target_info **targets, size_t *count,
-                              size_t *unreachable_nodes)
+/* One round of space_info over the nodes the current routing names; *answered says
+ * how many answered (their targets are in *targets). */
+static int ask_every_node(struct storage_client *client, uint64_t deadline,
+                          struct storage_target_info **targets, size_t *count,
+                          size_t *unreachable_nodes, size_t *answered)
 {
-    *targets = NULL;
-    *count = 0;
-    if (unreachable_nodes)
-        *unreachable_nodes = 0;
-    deadline = storage_client_deadline(client, deadline);
+    *answered = 0;
     int status;
     struct routing_snapshot *snapshot = storage_client_snapshot(client, &status);
     if (!snapshot)
@@ -88,15 +86,14 @@ int storage_client_space_info(struct storage_client *client, uint64_t deadline,
     call_window_init(&window);
     size_t started = start_space_requests(client, &snapshot->info, &window, deadline, &requests);
     routing_snapshot_release(snapshot);
-    size_t answered = 0;
-    status = started ? CHAINFS_OK : CHAINFS_NOT_FOUND;
+    status = started ? CHAINFS_OK : CHAINFS_UNAVAILABLE; /* none registered yet: retry */
     struct window_call *finished;
     while ((finished = call_window_next(&window)) != NULL) {
         int call_status = finished->call.status;
         if (call_status == CHAINFS_OK)
             call_status = append_targets(&finished->call, targets, count);
         if (call_status == CHAINFS_OK)
-            answered++;
+            (*answered)++;
         else
             status = call_status;
         rpc_call_release(&finished->call);
@@ -104,7 +101,27 @@ int storage_client_space_info(struct storage_client *client, uint64_t deadline,
     call_window_destroy(&window);
     free(requests);
     if (unreachable_nodes)
-        *unreachable_nodes = started - answered;
+        *unreachable_nodes = started - *answered;
+    return status;
+}
+
+int storage_client_space_info(struct storage_client *client, uint64_t deadline,
+                              struct storage_target_info **targets, size_t *count,
+                              size_t *unreachable_nodes)
+{
+    *targets = NULL;
+    *count = 0;
+    if (unreachable_nodes)
+        *unreachable_nodes = 0;
+    deadline = storage_client_deadline(client, deadline);
+    size_t answered;
+    int status = ask_every_node(client, deadline, targets, count, unreachable_nodes, &answered);
+    if (answered == 0 && status != CHAINFS_NO_MEMORY && !deadline_expired(deadline)) {
+        /* routing from before the storage services (re)registered: no node, or only
+         * addresses of processes that are gone; ask once more with fresh routing */
+        storage_client_refresh(client, &(struct retry_rounds){0});
+        status = ask_every_node(client, deadline, targets, count, unreachable_nodes, &answered);
+    }
     if (answered > 0)
         return CHAINFS_OK;
     free(*targets);
